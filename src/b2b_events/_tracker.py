@@ -1,0 +1,573 @@
+"""Typed builders: one keyword-only method per B2B SaaS event, plus identify and group.
+
+A ``Tracker`` validates at the call site and hands each valid message to a sink:
+a list's ``append`` in tests, the delivery engine in a ``Client``. Nothing invalid
+reaches the sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from ._exceptions import InvalidEventError, Problem
+from ._version import __version__
+from .events import (
+    AccountAddedUser,
+    AccountCreated,
+    AccountDeleted,
+    AccountRemovedUser,
+    SPEC_EVENTS,
+    AnyMessage,
+    Group,
+    Identify,
+    InviteSent,
+    Message,
+    SignedIn,
+    SignedOut,
+    SignedUp,
+    Track,
+    TrialEnded,
+    TrialStarted,
+    validate,
+)
+from .events._common import Library, new_message_id, now
+from .events._errors import invalid_event_error
+
+__all__ = ["LIBRARY", "Sink", "Tracker"]
+
+M = TypeVar("M", bound=Message)
+
+Sink = Callable[[Message], object]
+"""Where a tracker hands each valid message: ``list.append``, a client's queue, ..."""
+
+LIBRARY: Library = {"name": "b2b-events", "version": __version__}
+"""``context.library`` on every message b2b-events builds."""
+
+JsonMap = Mapping[str, Any]
+
+_EVENT_NAMES: dict[type[Message], str] = {cls: name for name, cls in SPEC_EVENTS.items()}
+
+
+class Tracker:
+    """Build validated Segment messages and hand each one to a sink.
+
+    Every method is keyword-only and named after its event in snake case. They
+    share these arguments:
+
+    - ``user_id`` / ``anonymous_id``: who did it; at least one is required.
+    - ``group_id``: the account (``context.groupId``); required for the ten events.
+    - ``properties``: custom properties next to the semantic ones (JSON values);
+      a key may not repeat a keyword argument.
+    - ``context``: extra context (``ip``, ``locale``, ...); ``library`` is set for you.
+    - ``integrations``: destination switches, e.g. ``{"All": False, "Mixpanel": True}``.
+    - ``timestamp``: when it happened, an aware ``datetime`` (default: now, UTC).
+    - ``message_id``: the de-duplication key (default: a new UUID4).
+
+    Arguments left as ``None`` are left out of the message.
+
+    Example:
+        >>> sent = []
+        >>> track = Tracker(sink=sent.append)
+        >>> msg = track.signed_up(user_id="u_1", group_id="acct_123", email="p@example.com")
+        >>> msg.to_wire()["context"]["groupId"], len(sent)
+        ('acct_123', 1)
+
+    Raises (every method):
+        InvalidEventError: The message breaks the spec; the text names the event
+            and lists every problem as ``path: reason``.
+        TypeError: An unknown or misspelt keyword, or a missing required one.
+    """
+
+    __slots__ = ("_on_invalid", "_sink")
+
+    def __init__(
+        self,
+        sink: Sink | None = None,
+        *,
+        on_invalid: Callable[[InvalidEventError], object] | None = None,
+    ) -> None:
+        """Create a tracker.
+
+        Args:
+            sink: Called with each valid message; ``None`` only builds and returns them.
+            on_invalid: If given, invalid input is passed to it instead of raised,
+                and the method returns the message unvalidated (built with
+                ``model_construct``) without handing it to the sink. ``Client``
+                uses this for ``on_invalid="drop"``.
+        """
+        self._sink = sink
+        self._on_invalid = on_invalid
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _emit(self, cls: type[M], data: dict[str, Any], name: str) -> M:
+        try:
+            message: M = cls.__pydantic_validator__.validate_python(data)
+        except ValidationError as exc:
+            error = invalid_event_error(name, exc, data)
+            if self._on_invalid is None:
+                raise error from None
+            self._on_invalid(error)
+            return cls.model_construct(**data)
+        if self._sink is not None:
+            self._sink(message)
+        return message
+
+    def _track(
+        self,
+        cls: type[M],
+        semantic: dict[str, Any],
+        user_id: str | None,
+        anonymous_id: str | None,
+        group_id: str | None,
+        properties: JsonMap | None,
+        context: JsonMap | None,
+        integrations: JsonMap | None,
+        timestamp: datetime | None,
+        message_id: str | None,
+    ) -> M:
+        name = _EVENT_NAMES[cls]
+        props = {key: value for key, value in semantic.items() if value is not None}
+        if properties:
+            clash = props.keys() & properties.keys()
+            if clash:
+                self._reject(name, [f"properties.{key}" for key in sorted(clash)])
+            props.update({k: v for k, v in properties.items() if v is not None})
+        data = self._envelope(
+            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, name
+        )
+        data["event"] = name
+        data["properties"] = props
+        return self._emit(cls, data, name)
+
+    def _envelope(
+        self,
+        user_id: str | None,
+        anonymous_id: str | None,
+        group_id: str | None,
+        context: JsonMap | None,
+        integrations: JsonMap | None,
+        timestamp: datetime | None,
+        message_id: str | None,
+        name: str,
+    ) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"library": LIBRARY}
+        if context:
+            given = context.get("groupId")
+            if given is not None and group_id is not None and given != group_id:
+                self._reject(name, ["context.groupId"], "differs from the group_id argument")
+            ctx = {**context, "library": LIBRARY}
+        if group_id is not None:
+            ctx["groupId"] = group_id
+        data: dict[str, Any] = {
+            "messageId": new_message_id() if message_id is None else message_id,
+            "timestamp": now() if timestamp is None else timestamp,
+            "context": ctx,
+        }
+        if user_id is not None:
+            data["userId"] = user_id
+        if anonymous_id is not None:
+            data["anonymousId"] = anonymous_id
+        if integrations is not None:
+            data["integrations"] = integrations
+        return data
+
+    def _reject(
+        self, name: str, paths: list[str], reason: str = "given both as a keyword and in the mapping"
+    ) -> None:
+        raise InvalidEventError(name, [Problem(path, reason) for path in paths])
+
+    # -- the ten B2B SaaS events -------------------------------------------
+
+    def account_created(
+        self,
+        *,
+        group_id: str,
+        account_name: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AccountCreated:
+        """Track ``Account Created``: a new account (``group_id``) named ``account_name``."""
+        return self._track(
+            AccountCreated,
+            {"account_name": account_name},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def account_deleted(
+        self,
+        *,
+        group_id: str,
+        account_name: str | None = None,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AccountDeleted:
+        """Track ``Account Deleted``."""
+        return self._track(
+            AccountDeleted,
+            {"account_name": account_name},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def signed_up(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        type: str | None = None,  # noqa: A002 - the spec's property name
+        first_name: str | None = None,
+        last_name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        username: str | None = None,
+        title: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> SignedUp:
+        """Track ``Signed Up``; ``type`` is how they came, e.g. ``"organic"`` or ``"invited"``."""
+        return self._track(
+            SignedUp,
+            {
+                "type": type,
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "phone": phone,
+                "username": username,
+                "title": title,
+            },
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def signed_in(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        username: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> SignedIn:
+        """Track ``Signed In``."""
+        return self._track(
+            SignedIn,
+            {"username": username},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def signed_out(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        username: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> SignedOut:
+        """Track ``Signed Out``."""
+        return self._track(
+            SignedOut,
+            {"username": username},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def invite_sent(
+        self,
+        *,
+        group_id: str,
+        invitee_email: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        invitee_first_name: str | None = None,
+        invitee_last_name: str | None = None,
+        invitee_role: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> InviteSent:
+        """Track ``Invite Sent``: the user invited ``invitee_email`` to the account."""
+        return self._track(
+            InviteSent,
+            {
+                "invitee_email": invitee_email,
+                "invitee_first_name": invitee_first_name,
+                "invitee_last_name": invitee_last_name,
+                "invitee_role": invitee_role,
+            },
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def account_added_user(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        role: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AccountAddedUser:
+        """Track ``Account Added User``: ``user_id`` joined the account, as ``role``."""
+        return self._track(
+            AccountAddedUser,
+            {"role": role},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def account_removed_user(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AccountRemovedUser:
+        """Track ``Account Removed User``: ``user_id`` left or was removed from the account."""
+        return self._track(
+            AccountRemovedUser,
+            {},
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def trial_started(
+        self,
+        *,
+        group_id: str,
+        trial_start_date: date | datetime | str,
+        trial_end_date: date | datetime | str,
+        trial_plan_name: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> TrialStarted:
+        """Track ``Trial Started``; dates are ``date``, aware ``datetime`` or ISO-8601 strings."""
+        return self._track(
+            TrialStarted,
+            {
+                "trial_start_date": trial_start_date,
+                "trial_end_date": trial_end_date,
+                "trial_plan_name": trial_plan_name,
+            },
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    def trial_ended(
+        self,
+        *,
+        group_id: str,
+        trial_start_date: date | datetime | str,
+        trial_end_date: date | datetime | str,
+        trial_plan_name: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> TrialEnded:
+        """Track ``Trial Ended``; dates are ``date``, aware ``datetime`` or ISO-8601 strings."""
+        return self._track(
+            TrialEnded,
+            {
+                "trial_start_date": trial_start_date,
+                "trial_end_date": trial_end_date,
+                "trial_plan_name": trial_plan_name,
+            },
+            user_id,
+            anonymous_id,
+            group_id,
+            properties,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+        )
+
+    # -- other calls ------------------------------------------------------
+
+    def event(
+        self,
+        name: str,
+        *,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> AnyMessage:
+        """Track any event by name, e.g. ``"Report Exported"``.
+
+        A spec event name gets the spec's rules (``event("Signed Up", ...)``
+        returns a ``SignedUp``); prefer the typed method then. Other names get
+        the envelope checks only and come back as ``Track``.
+        """
+        data = self._envelope(
+            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, name
+        )
+        data["type"] = "track"
+        data["event"] = name
+        data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
+        try:
+            message = validate(data)
+        except InvalidEventError as error:
+            if self._on_invalid is None:
+                raise
+            self._on_invalid(error)
+            return Track.model_construct(**data)
+        if self._sink is not None:
+            self._sink(message)
+        return message
+
+    def identify(
+        self,
+        *,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        traits: JsonMap | None = None,
+        group_id: str | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> Identify:
+        """Send ``identify``: who the user is (``traits`` such as ``email``, ``name``).
+
+        ``group_id``, if given, goes in ``context.groupId`` like on the track events.
+        """
+        data = self._envelope(
+            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, "identify"
+        )
+        data["type"] = "identify"
+        data["traits"] = dict(traits) if traits else {}
+        return self._emit(Identify, data, "identify")
+
+    def group(
+        self,
+        *,
+        group_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        traits: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> Group:
+        """Send ``group``: tie the user to the account ``group_id`` and set account ``traits``.
+
+        Reserved traits include ``name``, ``plan``, ``industry``, ``employees``,
+        ``website`` and ``createdAt``.
+        """
+        data = self._envelope(
+            user_id, anonymous_id, None, context, integrations, timestamp, message_id, "group"
+        )
+        data["type"] = "group"
+        data["groupId"] = group_id
+        data["traits"] = dict(traits) if traits else {}
+        return self._emit(Group, data, "group")

@@ -1,0 +1,233 @@
+"""The envelope every Segment message shares: ids, timestamps, context, integrations.
+
+Field names are snake_case in Python and camelCase on the wire (``user_id`` is
+``userId``); ``to_wire()`` gives the wire form. Spec: ``shared/SPEC.md``, "Common
+fields of every message", after https://segment.com/docs/connections/spec/common/.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "BLANK_PATTERN",
+    "EMAIL_PATTERN",
+    "MAX_MESSAGE_ID_LENGTH",
+    "B2BContext",
+    "Context",
+    "Email",
+    "Library",
+    "Message",
+    "NonBlank",
+    "Properties",
+    "Timestamp",
+    "iso_timestamp",
+    "new_message_id",
+    "now",
+    "rule_error",
+]
+
+MAX_MESSAGE_ID_LENGTH = 100
+
+# Both patterns are searched, not anchored, by pydantic-core's regex engine.
+BLANK_PATTERN = r"\S"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=BLANK_PATTERN)]
+"""A string with at least one non-space character."""
+
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]
+"""A string shaped like an email address (``name@host.tld``); deliverability is not checked."""
+
+
+def iso_timestamp(value: datetime) -> str:
+    """Format an aware datetime as ISO-8601 UTC with a ``Z``: milliseconds, or microseconds if set.
+
+    ``2026-11-22T10:00:00.000Z``. Sub-millisecond precision is kept rather than
+    rounded away, so a message read back from the wire equals the one sent.
+    """
+    if value.utcoffset():
+        value = value.astimezone(timezone.utc)
+    spec = "microseconds" if value.microsecond % 1000 else "milliseconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _no_epoch_numbers(value: Any) -> Any:
+    # pydantic reads numbers as Unix times; on the Segment wire a timestamp is a string.
+    if isinstance(value, (int, float)):
+        raise rule_error("", "must be an ISO-8601 string or a datetime, not a number")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_no_epoch_numbers),
+    PlainSerializer(iso_timestamp, return_type=str, when_used="json"),
+]
+"""A timezone-aware datetime, written on the wire as ISO-8601 UTC (``...T10:00:00.000Z``)."""
+
+
+class _IdPool(threading.local):
+    """Random bytes for message ids, fetched from the OS in blocks.
+
+    One ``os.urandom`` call per 256 ids instead of one per id keeps the hot path
+    cheap. The pool is per thread and dropped in a forked child (see ``_reset``),
+    so parent and child never hand out the same bytes.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+
+_BLOCK = 256
+_pool = _IdPool()
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def _reset_pool_after_fork() -> None:
+    global _pool  # noqa: PLW0603 - a fresh pool object for the child
+    _pool = _IdPool()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _fill(pool: _IdPool) -> None:
+    raw = os.urandom(16 * _BLOCK).hex()
+    # Version nibble 4 and RFC 4122 variant bits, as uuid.uuid4() sets them.
+    pool.ids = [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+        for h in (raw[i : i + 32] for i in range(0, len(raw), 32))
+    ]
+
+
+def new_message_id() -> str:
+    """Return a new random UUID4 string (``3f0c5b0e-...``), as Segment's libraries do."""
+    pool = _pool
+    if not pool.ids:
+        _fill(pool)
+    return pool.ids.pop()
+
+
+def now() -> datetime:
+    """Return the current UTC time, truncated to milliseconds (the wire's precision)."""
+    return datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, timezone.utc)
+
+
+def rule_error(field: str, reason: str) -> PydanticCustomError:
+    """Build the error a cross-field rule raises; ``field`` is the wire path below the model."""
+    return PydanticCustomError("b2b_rule", "{reason}", {"field": field, "reason": reason})
+
+
+class Library(TypedDict):
+    """``context.library``: the sending library, set by b2b-events on every message it builds."""
+
+    name: str
+    version: str
+
+
+class _Wire(BaseModel):
+    """Shared configuration: frozen, camelCase aliases, extra keys kept if they are JSON."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        extra="allow",
+        frozen=True,
+    )
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
+
+
+class Context(_Wire):
+    """``context``: the account (``groupId``), the library and any other context you pass.
+
+    Extra keys (``ip``, ``locale``, ``traits``, ...) are kept as given, if they are JSON values.
+    """
+
+    group_id: NonBlank | None = None
+    library: Library | None = None
+
+
+class B2BContext(Context):
+    """The context of a B2B SaaS event: ``groupId`` (the account) is required."""
+
+    group_id: NonBlank
+
+
+class Properties(BaseModel):
+    """Event properties: snake_case keys on the wire, custom keys allowed as JSON values."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
+
+    semantic: ClassVar[frozenset[str]] = frozenset()
+    """Names of the spec's semantic properties for this event (the typed fields)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.semantic = frozenset(cls.model_fields)
+
+
+class Message(_Wire):
+    """Fields every message has. Subclasses fix ``type`` (and ``event`` for track messages).
+
+    Exactly one rule spans fields here: a message needs ``userId`` or ``anonymousId``.
+    """
+
+    type: str
+    user_id: NonBlank | None = None
+    anonymous_id: NonBlank | None = None
+    message_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_ID_LENGTH, pattern=BLANK_PATTERN)
+    ] = Field(default_factory=new_message_id)
+    timestamp: Timestamp = Field(default_factory=now)
+    context: Context = Field(default_factory=Context)
+    integrations: dict[str, JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _require_identity(self) -> Self:
+        if self.user_id is None and self.anonymous_id is None:
+            raise rule_error("userId", "required (or anonymousId)")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The event name for track messages, else the message type (``identify``, ``group``)."""
+        return self.type
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the message as it goes on the wire: camelCase envelope, no ``None`` values.
+
+        Example:
+            >>> msg.to_wire()["context"]["groupId"]  # doctest: +SKIP
+            'acct_123'
+        """
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def to_json(self) -> bytes:
+        """Return the wire form as compact UTF-8 JSON (what a batch carries)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
+

@@ -1,0 +1,99 @@
+"""Turn pydantic's validation errors into ``InvalidEventError``: ``path: reason`` in wire terms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from .._exceptions import InvalidEventError, Problem
+from ._common import BLANK_PATTERN, EMAIL_PATTERN
+
+__all__ = ["invalid_event_error", "message_name", "problems_from"]
+
+_ISO_DATETIME = "must be an ISO-8601 date-time such as 2026-11-22T10:00:00.000Z"
+_NAIVE = (
+    "naive datetime (no timezone): Segment would read it as UTC whatever your server's zone; "
+    "pass an aware datetime, e.g. datetime.now(timezone.utc)"
+)
+_REASONS = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "timezone_aware": _NAIVE,
+    "datetime_type": _ISO_DATETIME,
+    "datetime_parsing": _ISO_DATETIME,
+    "datetime_from_date_parsing": _ISO_DATETIME,
+    "datetime_object_invalid": _ISO_DATETIME,
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "frozen_instance": "messages are immutable",
+}
+_PATTERNS = {EMAIL_PATTERN: "must be an email address", BLANK_PATTERN: "must not be blank"}
+
+
+def _reason(err: ErrorDetails) -> str:
+    kind = err["type"]
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    if kind == "b2b_rule":
+        return str(ctx["reason"])
+    if kind in _REASONS:
+        return _REASONS[kind]
+    if kind == "string_pattern_mismatch":
+        return _PATTERNS.get(ctx.get("pattern", ""), err["msg"])
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}"
+    if kind == "invalid-json-value":
+        got = type(err["input"]).__name__
+        return f"must be a JSON value (str, int, float, bool, None, list or dict), not {got}"
+    return str(err["msg"])
+
+
+def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:
+    """List the problems of a pydantic error; ``skip`` drops leading loc items (union tags)."""
+    problems: list[Problem] = []
+    seen: set[Problem] = set()
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"][skip:]]
+        if err["type"] == "b2b_rule" and err.get("ctx", {}).get("field"):
+            loc.append(err["ctx"]["field"])
+        problem = Problem(".".join(loc), _reason(err))
+        if problem not in seen:
+            seen.add(problem)
+            problems.append(problem)
+    return problems
+
+
+def message_name(payload: Mapping[str, Any]) -> str:
+    """Name a message for error text: the event for track, else the type, else ``message``."""
+    event = payload.get("event")
+    if payload.get("type") == "track" and isinstance(event, str) and event:
+        return event
+    kind = payload.get("type")
+    return kind if kind in ("track", "identify", "group") else "message"
+
+
+def invalid_event_error(
+    name: str,
+    exc: ValidationError,
+    payload: Mapping[str, Any],
+    *,
+    skip: int = 0,
+    before: Iterable[Problem] = (),
+) -> InvalidEventError:
+    """Build the error for ``payload``: ``before`` problems, pydantic's, then identity.
+
+    The userId/anonymousId rule runs only once every field is valid, so when
+    fields fail it is checked here on the raw payload, to list every problem at once.
+    """
+    problems = [*before, *problems_from(exc, skip=skip)]
+    if payload.get("userId") is None and payload.get("anonymousId") is None:
+        identity = Problem("userId", "required (or anonymousId)")
+        if identity not in problems:
+            problems.append(identity)
+    return InvalidEventError(name, problems)

@@ -1,0 +1,100 @@
+"""JSON Schema (draft-07) for every spec event, and the ten together as a tracking plan.
+
+Generated from the same pydantic models that validate, so the schema and the
+code cannot drift. Two rules are beyond what these schemas say and are checked
+by ``validate()`` only: ``trial_end_date`` not before ``trial_start_date``, and
+(for the whole-message schema, expressed with ``anyOf``) userId or anonymousId.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from .._exceptions import InvalidEventError, Problem
+from ._b2b import SPEC_EVENTS, B2BEvent
+
+__all__ = ["json_schema", "properties_schema", "tracking_plan"]
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
+def _event_class(event: str) -> type[B2BEvent]:
+    try:
+        return SPEC_EVENTS[event]
+    except KeyError:
+        known = ", ".join(SPEC_EVENTS)
+        raise InvalidEventError(
+            event, [Problem("event", f"not a B2B SaaS spec event; one of: {known}")]
+        ) from None
+
+
+def _draft07(model: type[BaseModel]) -> dict[str, Any]:
+    """Pydantic writes 2020-12 (``$defs``); Segment Protocols reads draft-07 (``definitions``)."""
+    schema = model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
+    if "$defs" in schema:
+        schema["definitions"] = schema.pop("$defs")
+    return {"$schema": DRAFT_07, **schema}
+
+
+def properties_schema(event: str) -> dict[str, Any]:
+    """Return the draft-07 JSON Schema of one spec event's ``properties`` object.
+
+    Args:
+        event: A spec event name, e.g. ``"Signed Up"``.
+
+    Raises:
+        InvalidEventError: ``event`` is not one of the ten.
+    """
+    cls = _event_class(event)
+    return _draft07(cls.model_fields["properties"].annotation)  # type: ignore[arg-type]
+
+
+def json_schema(event: str) -> dict[str, Any]:
+    """Return the draft-07 JSON Schema of a whole wire message for one spec event.
+
+    Args:
+        event: A spec event name, e.g. ``"Trial Started"``.
+
+    Raises:
+        InvalidEventError: ``event`` is not one of the ten.
+    """
+    schema = _draft07(_event_class(event))
+    schema["anyOf"] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+    return schema
+
+
+def tracking_plan(name: str = "B2B SaaS") -> dict[str, Any]:
+    """Return the ten spec events as a tracking plan, one JSON Schema rule per event.
+
+    The shape follows Segment's Config API tracking plans (``rules.events[]`` with
+    ``name``, ``description``, ``version`` and a draft-07 ``rules`` schema over
+    ``properties`` and ``context``), so it can be loaded into Protocols or used
+    by any JSON Schema validator, e.g. in a warehouse test.
+
+    Args:
+        name: The plan's display name.
+    """
+    events = []
+    for event, cls in SPEC_EVENTS.items():
+        parts = {
+            "properties": properties_schema(event),
+            "context": _draft07(cls.model_fields["context"].annotation),  # type: ignore[arg-type]
+        }
+        definitions: dict[str, Any] = {}
+        for part in parts.values():  # refs point at the root: hoist the definitions there
+            del part["$schema"]
+            definitions.update(part.pop("definitions", {}))
+        rules: dict[str, Any] = {
+            "$schema": DRAFT_07,
+            "type": "object",
+            "properties": parts,
+            "required": ["properties", "context"],
+        }
+        if definitions:
+            rules["definitions"] = definitions
+        events.append(
+            {"name": event, "description": (cls.__doc__ or "").strip(), "version": 1, "rules": rules}
+        )
+    return {"display_name": name, "rules": {"events": events}}
