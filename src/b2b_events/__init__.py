@@ -1,15 +1,19 @@
-"""b2b-events: typed Segment B2B SaaS events, validated where you call them.
+"""b2b-events: typed Segment B2B SaaS events, and a client that delivers them.
 
 Example:
-    >>> from b2b_events import Tracker
-    >>> sent = []
-    >>> track = Tracker(sink=sent.append)
-    >>> track.account_created(user_id="u_1", group_id="acct_1", account_name="Initech").name
-    'Account Created'
+    >>> import b2b_events
+    >>> client = b2b_events.Client(write_key="...")  # doctest: +SKIP
+    >>> client.track.account_created(  # doctest: +SKIP
+    ...     user_id="u_1", group_id="acct_1", account_name="Initech"
+    ... )
+    >>> client.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from ._accounting import DROP_REASONS, DeliveryStats, DropReason
+from ._client import Client
+from ._default import close, default_client, flush, group, identify, init, track
 from ._exceptions import (
     B2BEventsError,
     ConfigurationError,
@@ -18,16 +22,31 @@ from ._exceptions import (
     Problem,
 )
 from ._tracker import Tracker
+from ._transport import HttpTransport, Response, Transport
 from ._version import __version__
 from .events import validate
 
 __all__ = [
+    "DROP_REASONS",
     "B2BEventsError",
+    "Client",
     "ConfigurationError",
+    "DeliveryStats",
+    "DropReason",
+    "HttpTransport",
     "InvalidEventError",
     "MessageTooLargeError",
     "Problem",
+    "Response",
     "Tracker",
+    "Transport",
     "__version__",
+    "close",
+    "default_client",
+    "flush",
+    "group",
+    "identify",
+    "init",
+    "track",
     "validate",
 ]

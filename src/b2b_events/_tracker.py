@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
 from ._exceptions import InvalidEventError, Problem
 from ._version import __version__
 from .events import (
+    SPEC_EVENTS,
     AccountAddedUser,
     AccountCreated,
     AccountDeleted,
     AccountRemovedUser,
-    SPEC_EVENTS,
     AnyMessage,
     Group,
     Identify,
@@ -88,16 +88,16 @@ class Tracker:
         self,
         sink: Sink | None = None,
         *,
-        on_invalid: Callable[[InvalidEventError], object] | None = None,
+        on_invalid: Callable[[InvalidEventError, dict[str, Any]], object] | None = None,
     ) -> None:
         """Create a tracker.
 
         Args:
             sink: Called with each valid message; ``None`` only builds and returns them.
-            on_invalid: If given, invalid input is passed to it instead of raised,
-                and the method returns the message unvalidated (built with
-                ``model_construct``) without handing it to the sink. ``Client``
-                uses this for ``on_invalid="drop"``.
+            on_invalid: If given, invalid input is passed to it (the error and the
+                wire dict as built) instead of raised, and the method returns the
+                message unvalidated (``model_construct``) without handing it to
+                the sink. ``Client`` uses this for ``on_invalid="drop"``.
         """
         self._sink = sink
         self._on_invalid = on_invalid
@@ -105,17 +105,20 @@ class Tracker:
     # -- plumbing ---------------------------------------------------------
 
     def _emit(self, cls: type[M], data: dict[str, Any], name: str) -> M:
+        """Validate ``data`` as ``cls`` and hand the message to the sink (the one exit)."""
         try:
             message: M = cls.__pydantic_validator__.validate_python(data)
         except ValidationError as exc:
-            error = invalid_event_error(name, exc, data)
-            if self._on_invalid is None:
-                raise error from None
-            self._on_invalid(error)
-            return cls.model_construct(**data)
+            self._invalid(invalid_event_error(name, exc, data), data)
+            return cast("M", cls.model_construct(**data))
         if self._sink is not None:
             self._sink(message)
         return message
+
+    def _invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
+        if self._on_invalid is None:
+            raise error
+        self._on_invalid(error, data)
 
     def _track(
         self,
@@ -177,7 +180,10 @@ class Tracker:
         return data
 
     def _reject(
-        self, name: str, paths: list[str], reason: str = "given both as a keyword and in the mapping"
+        self,
+        name: str,
+        paths: list[str],
+        reason: str = "given both as a keyword and in the mapping",
     ) -> None:
         raise InvalidEventError(name, [Problem(path, reason) for path in paths])
 
@@ -243,7 +249,7 @@ class Tracker:
         group_id: str,
         user_id: str | None = None,
         anonymous_id: str | None = None,
-        type: str | None = None,  # noqa: A002 - the spec's property name
+        type: str | None = None,
         first_name: str | None = None,
         last_name: str | None = None,
         email: str | None = None,
@@ -516,9 +522,7 @@ class Tracker:
         try:
             message = validate(data)
         except InvalidEventError as error:
-            if self._on_invalid is None:
-                raise
-            self._on_invalid(error)
+            self._invalid(error, data)
             return Track.model_construct(**data)
         if self._sink is not None:
             self._sink(message)
@@ -541,7 +545,14 @@ class Tracker:
         ``group_id``, if given, goes in ``context.groupId`` like on the track events.
         """
         data = self._envelope(
-            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, "identify"
+            user_id,
+            anonymous_id,
+            group_id,
+            context,
+            integrations,
+            timestamp,
+            message_id,
+            "identify",
         )
         data["type"] = "identify"
         data["traits"] = dict(traits) if traits else {}

@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 
-
 def _one_error_for_trial_date(value: Any, handler: ValidatorFunctionWrapHandler) -> date:
     # The union would report one error per member; one plain sentence reads better.
     try:
@@ -77,7 +76,7 @@ A date-only string is read as a ``date``, anything with a time as a ``datetime``
 class B2BEvent(TrackMessage):
     """Base of the ten spec events: the account in ``context.groupId`` is required."""
 
-    context: B2BContext = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    context: B2BContext = Field(default_factory=dict, validate_default=True)
 
     @property
     def group_id(self) -> str:
@@ -187,7 +186,7 @@ class AccountCreated(B2BEvent):
     """``Account Created``: a new account (workspace, organisation) was created."""
 
     event: Literal["Account Created"] = "Account Created"
-    properties: AccountCreatedProperties = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    properties: AccountCreatedProperties = Field(default_factory=dict, validate_default=True)
 
 
 class AccountDeleted(B2BEvent):
@@ -222,7 +221,7 @@ class InviteSent(B2BEvent):
     """``Invite Sent``: a user invited someone to the account."""
 
     event: Literal["Invite Sent"] = "Invite Sent"
-    properties: InviteSentProperties = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    properties: InviteSentProperties = Field(default_factory=dict, validate_default=True)
 
 
 class AccountAddedUser(B2BEvent):
@@ -243,14 +242,14 @@ class TrialStarted(B2BEvent):
     """``Trial Started``: the account started a trial."""
 
     event: Literal["Trial Started"] = "Trial Started"
-    properties: TrialStartedProperties = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    properties: TrialStartedProperties = Field(default_factory=dict, validate_default=True)
 
 
 class TrialEnded(B2BEvent):
     """``Trial Ended``: the account's trial ended."""
 
     event: Literal["Trial Ended"] = "Trial Ended"
-    properties: TrialEndedProperties = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    properties: TrialEndedProperties = Field(default_factory=dict, validate_default=True)
 
 
 SPEC_EVENTS: dict[str, type[B2BEvent]] = {

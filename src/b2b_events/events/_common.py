@@ -201,7 +201,8 @@ class Message(_Wire):
     user_id: NonBlank | None = None
     anonymous_id: NonBlank | None = None
     message_id: Annotated[
-        str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_ID_LENGTH, pattern=BLANK_PATTERN)
+        str,
+        StringConstraints(min_length=1, max_length=MAX_MESSAGE_ID_LENGTH, pattern=BLANK_PATTERN),
     ] = Field(default_factory=new_message_id)
     timestamp: Timestamp = Field(default_factory=now)
     context: Context = Field(default_factory=Context)
@@ -230,4 +231,3 @@ class Message(_Wire):
     def to_json(self) -> bytes:
         """Return the wire form as compact UTF-8 JSON (what a batch carries)."""
         return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
-

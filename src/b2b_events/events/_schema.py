@@ -95,6 +95,11 @@ def tracking_plan(name: str = "B2B SaaS") -> dict[str, Any]:
         if definitions:
             rules["definitions"] = definitions
         events.append(
-            {"name": event, "description": (cls.__doc__ or "").strip(), "version": 1, "rules": rules}
+            {
+                "name": event,
+                "description": (cls.__doc__ or "").strip(),
+                "version": 1,
+                "rules": rules,
+            }
         )
     return {"display_name": name, "rules": {"events": events}}

@@ -1,0 +1,291 @@
+"""``Client``: typed builders in front, the delivery engine behind.
+
+The public surface is small: ``client.track.<event>(...)``, ``client.identify``,
+``client.group``, ``flush``, ``close``, ``stats``, and the context manager. All
+the machinery (queue, worker, retries) lives in ``_engine.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from ._accounting import Accounting, DeliveryStats, DropHook
+from ._engine import Engine, EngineOptions, Overflow
+from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
+from ._policy import RetryPolicy
+from ._tracker import Tracker
+from ._transport import HttpTransport, Transport
+from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
+from .events import Message
+
+__all__ = ["DEFAULT_ENDPOINT", "Client"]
+
+DEFAULT_ENDPOINT = "https://api.segment.io"
+ENV_WRITE_KEY = "B2B_EVENTS_WRITE_KEY"
+ENV_ENDPOINT = "B2B_EVENTS_ENDPOINT"
+
+_OVERFLOWS = ("drop_newest", "drop_oldest", "block")
+
+
+class Client:
+    """Send B2B SaaS events to a Segment-compatible endpoint, batched, in the background.
+
+    ``client.track.signed_up(...)`` validates the event, serializes it and puts it
+    on an in-memory queue: no I/O, no waiting. A background thread sends batches
+    to ``POST {endpoint}/v1/batch`` and retries what can be retried. Any event
+    that cannot be delivered is counted in ``stats``, passed to ``on_drop`` and
+    logged (rate-limited) on the ``b2b_events`` logger; nothing goes missing silently.
+
+    Example:
+        >>> with Client(write_key="...") as client:  # doctest: +SKIP
+        ...     client.track.account_created(
+        ...         user_id="u_1", group_id="acct_1", account_name="Initech"
+        ...     )
+
+    Attributes:
+        track: The typed builders (one method per B2B SaaS event, plus ``event``
+            for any other track event).
+        identify: ``identify(user_id=..., traits=...)``, as ``Tracker.identify``.
+        group: ``group(group_id=..., user_id=..., traits=...)``, as ``Tracker.group``.
+    """
+
+    def __init__(
+        self,
+        *,
+        write_key: str | None = None,
+        endpoint: str | None = None,
+        transport: Transport | None = None,
+        http_client: httpx.Client | None = None,
+        proxy: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        gzip: bool | None = None,
+        sync: bool = False,
+        on_invalid: Literal["raise", "drop"] = "raise",
+        on_drop: DropHook | None = None,
+        max_queue_events: int = 500_000,
+        max_queue_bytes: int = 256 * 1024 * 1024,
+        overflow: Overflow = "drop_newest",
+        block_timeout: float | None = None,
+        max_batch_events: int = 1_000,
+        flush_interval: float = 0.5,
+        max_retries: int = 10,
+        max_retry_time: float = 120.0,
+        max_retry_after: float = 60.0,
+        shutdown_timeout: float = 5.0,
+    ) -> None:
+        """Create a client. Nothing is sent, and no thread started, until the first event.
+
+        Args:
+            write_key: The source's write key; default ``$B2B_EVENTS_WRITE_KEY``.
+                Never logged nor shown in ``repr``.
+            endpoint: Base URL; default ``$B2B_EVENTS_ENDPOINT``, else
+                ``https://api.segment.io`` (EU: ``https://events.eu1.segmentapis.com``).
+            transport: Send through this instead of HTTP (tests, custom sinks). Not
+                combinable with ``endpoint``, ``http_client``, ``proxy``,
+                ``timeout``, ``connect_timeout`` or ``gzip``.
+            http_client: An ``httpx.Client`` of yours to send with (its own
+                timeouts, proxies, TLS settings apply); you close it.
+            proxy: Proxy URL for the HTTP client we create.
+            timeout: Seconds to wait for a response (default 15).
+            connect_timeout: Seconds to wait for a connection (default 5).
+            gzip: Compress request bodies (default True).
+            sync: Send within each call, in the caller's thread, with the same
+                retry policy; for serverless functions and one-shot scripts.
+            on_invalid: ``"raise"`` (default) raises ``InvalidEventError`` (and
+                ``MessageTooLargeError``) at the call site; ``"drop"`` logs, counts
+                and passes the event to ``on_drop`` (reason ``invalid`` or
+                ``oversize``) and returns the unvalidated message.
+            on_drop: ``on_drop(reason, messages)``, called with the wire dicts
+                of events given up on. Runs in the thread that dropped them;
+                keep it quick; exceptions in it are logged and ignored.
+            max_queue_events: Most events held in memory.
+            max_queue_bytes: Most serialized bytes held in memory (default 256 MiB).
+            overflow: When the queue is full: ``"drop_newest"`` (default),
+                ``"drop_oldest"``, or ``"block"`` the caller up to ``block_timeout``.
+            block_timeout: Seconds ``"block"`` waits for room (default 1.0), then drops.
+            max_batch_events: Most events per request (at most 2,500). A request
+                body also stays under 475,000 bytes.
+            flush_interval: Longest wait, in seconds, before a partial batch is sent.
+            max_retries: Retries of one batch after the first attempt.
+            max_retry_time: Seconds after which a batch is no longer retried.
+            max_retry_after: Cap, in seconds, on a server's ``Retry-After``.
+            shutdown_timeout: Seconds the exit handler, and ``close()`` without a
+                timeout, give to delivering what is still queued.
+
+        Raises:
+            ConfigurationError: A missing write key, a bad endpoint or an
+                option out of range.
+        """
+        if write_key is None:
+            write_key = os.environ.get(ENV_WRITE_KEY)
+        if transport is None and not write_key:
+            raise ConfigurationError(
+                f"no write key: pass Client(write_key=...) or set ${ENV_WRITE_KEY}"
+            )
+        http_options = {
+            "endpoint": endpoint,
+            "http_client": http_client,
+            "proxy": proxy,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "gzip": gzip,
+        }
+        if transport is not None:
+            given = [name for name, value in http_options.items() if value is not None]
+            if given:
+                raise ConfigurationError(
+                    f"{', '.join(given)} configure the HTTP transport and would be ignored "
+                    "with transport=...; configure your transport instead"
+                )
+        self._write_key = write_key or ""
+        self._endpoint: str | None = None
+        if transport is None:
+            self._endpoint = _check_endpoint(endpoint or os.environ.get(ENV_ENDPOINT))
+            if http_client is not None and proxy is not None:
+                raise ConfigurationError("proxy applies to the client we create: set it on yours")
+            transport = HttpTransport(
+                write_key=self._write_key,
+                endpoint=self._endpoint,
+                gzip=True if gzip is None else gzip,
+                timeout=_positive("timeout", 15.0 if timeout is None else timeout),
+                connect_timeout=_positive(
+                    "connect_timeout", 5.0 if connect_timeout is None else connect_timeout
+                ),
+                proxy=proxy,
+                http_client=http_client,
+            )
+        if on_invalid not in ("raise", "drop"):
+            raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', not {on_invalid!r}")
+        if overflow not in _OVERFLOWS:
+            raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, not {overflow!r}")
+        if block_timeout is not None and overflow != "block":
+            raise ConfigurationError("block_timeout applies only to overflow='block'")
+        if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
+            raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
+        if max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0")
+        options = EngineOptions(
+            max_queue_events=_at_least_one("max_queue_events", max_queue_events),
+            max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
+            overflow=overflow,
+            block_timeout=_positive(
+                "block_timeout", 1.0 if block_timeout is None else block_timeout
+            ),
+            max_batch_events=max_batch_events,
+            flush_interval=_positive("flush_interval", flush_interval),
+            retry=RetryPolicy(
+                max_attempts=max_retries + 1,
+                max_time=_positive("max_retry_time", max_retry_time),
+                max_retry_after=_positive("max_retry_after", max_retry_after),
+            ),
+            sync=sync,
+            shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
+        )
+        self._raise_invalid = on_invalid == "raise"
+        self._accounting = Accounting(on_drop)
+        self._engine = Engine(
+            transport, self._accounting, options, batch_overhead=batch_overhead(self._write_key)
+        )
+        self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
+        self.identify = self.track.identify
+        self.group = self.track.group
+
+    # -- the hot path -------------------------------------------------------
+
+    def _submit(self, message: Message) -> None:
+        data = message.to_json()
+        if len(data) > MAX_MESSAGE_BYTES:
+            error = MessageTooLargeError(message.name, len(data), MAX_MESSAGE_BYTES)
+            if self._raise_invalid:
+                raise error
+            self._accounting.drop("oversize", [data], str(error))
+            return
+        self._engine.submit(data)
+
+    def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
+        if self._raise_invalid:
+            raise error
+        raw = json.dumps(data, default=str).encode()
+        self._accounting.drop("invalid", [raw], str(error))
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event tracked so far is delivered or dropped.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Returns:
+            True if nothing is pending any more (see ``stats`` for drops), False on timeout.
+        """
+        return self._engine.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued, then release the connection; later events are dropped.
+
+        Idempotent. Whatever is still undelivered when ``timeout`` (default
+        ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
+        """
+        self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._engine.closed
+
+    @property
+    def stats(self) -> DeliveryStats:
+        """Counters since creation: tracked, delivered, dropped by reason, pending, retries."""
+        return self._accounting.snapshot(self._engine.pending())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        target = self._endpoint if self._endpoint is not None else "custom transport"
+        state = "closed" if self.closed else "open"
+        return f"<b2b_events.Client {target} {state}>"
+
+
+def _check_endpoint(endpoint: str | None) -> str:
+    endpoint = (endpoint or DEFAULT_ENDPOINT).strip()
+    try:
+        url = httpx.URL(endpoint)
+    except httpx.InvalidURL:
+        url = httpx.URL()
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"endpoint must be an http(s) URL such as {DEFAULT_ENDPOINT}, not {endpoint!r}"
+        )
+    return endpoint
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be > 0, not {value!r}")
+    return float(value)
+
+
+def _at_least_one(name: str, value: int) -> int:
+    return _at_least(name, value, 1)
+
+
+def _at_least(name: str, value: int, minimum: int) -> int:
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, not {value!r}")
+    return value

@@ -1,0 +1,93 @@
+"""The default client behind ``b2b_events.init`` and the module-level helpers.
+
+``b2b_events.track.signed_in(...)`` builds with the default client, created by
+``init()`` or, on first use, from ``$B2B_EVENTS_WRITE_KEY`` (and
+``$B2B_EVENTS_ENDPOINT``). It is closed at exit like every open client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from ._client import ENV_WRITE_KEY, Client
+from ._exceptions import ConfigurationError, InvalidEventError
+from ._tracker import Tracker
+from .events import Message
+
+__all__ = ["close", "default_client", "flush", "group", "identify", "init", "track"]
+
+_lock = threading.Lock()
+_default: Client | None = None
+
+
+def init(**options: Any) -> Client:
+    """Create (or replace) the default client used by ``b2b_events.track`` and friends.
+
+    Takes the keyword arguments of :class:`Client`. A previous default client is
+    closed first, delivering what it holds.
+
+    Example:
+        >>> import b2b_events  # doctest: +SKIP
+        >>> b2b_events.init(write_key="...")  # doctest: +SKIP
+        >>> b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")  # doctest: +SKIP
+    """
+    global _default
+    client = Client(**options)
+    with _lock:
+        previous, _default = _default, client
+    if previous is not None:
+        previous.close()
+    return client
+
+
+def default_client() -> Client:
+    """Return the default client, creating it from the environment on first use.
+
+    Raises:
+        ConfigurationError: ``init()`` was not called and ``$B2B_EVENTS_WRITE_KEY`` is unset.
+    """
+    global _default  # noqa: PLW0603
+    client = _default
+    if client is not None:
+        return client
+    with _lock:
+        if _default is None:
+            if not os.environ.get(ENV_WRITE_KEY):
+                raise ConfigurationError(
+                    f"no default client: call b2b_events.init(write_key=...) "
+                    f"or set ${ENV_WRITE_KEY}"
+                )
+            _default = Client()
+        return _default
+
+
+def _submit(message: Message) -> None:
+    default_client()._submit(message)
+
+
+def _handle_invalid(error: InvalidEventError, data: dict[str, Any]) -> None:
+    default_client()._handle_invalid(error, data)
+
+
+track = Tracker(sink=_submit, on_invalid=_handle_invalid)
+"""The typed builders, sending through the default client: ``b2b_events.track.signed_up(...)``."""
+
+identify = track.identify
+group = track.group
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Flush the default client (True at once if there is none). See ``Client.flush``."""
+    client = _default
+    return True if client is None else client.flush(timeout)
+
+
+def close(timeout: float | None = None) -> None:
+    """Close the default client, if any, and forget it. See ``Client.close``."""
+    global _default
+    with _lock:
+        client, _default = _default, None
+    if client is not None:
+        client.close(timeout)

@@ -1,0 +1,468 @@
+"""The delivery engine: a bounded queue, one background worker, flush and close.
+
+Callers only append serialized messages to an in-memory queue; one daemon thread
+("b2b-events-worker", started on first use) cuts the queue into batches and sends
+them through the transport with the retry policy. Every message accepted is
+eventually counted as delivered or dropped (``Accounting``), including at close
+and at interpreter exit. Models: sentry-python's ``BackgroundWorker`` and
+OpenTelemetry's ``BatchProcessor``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._accounting import Accounting, DropReason
+from ._policy import RetryPolicy, classify, send_with_retries
+from ._transport import Response, Transport
+from ._wire import MAX_BATCH_BYTES
+
+__all__ = ["Engine", "EngineOptions", "Overflow"]
+
+logger = logging.getLogger("b2b_events.delivery")
+
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+
+_AUTH_HINT = {
+    401: "the write key was not accepted: check it belongs to this source",
+    403: "the write key may not send to this source: check the key and the endpoint",
+    404: "no such source or path: check the endpoint (e.g. https://api.segment.io) and the key",
+}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Queue, batch and retry limits; see ``Client`` for what each one means."""
+
+    max_queue_events: int = 500_000
+    max_queue_bytes: int = 256 * 1024 * 1024
+    overflow: Overflow = "drop_newest"
+    block_timeout: float = 1.0
+    max_batch_events: int = 1_000
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    flush_interval: float = 0.5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sync: bool = False
+    shutdown_timeout: float = 5.0
+
+
+class Engine:
+    """Queue, worker thread and delivery of one client. Thread-safe; never raises to callers."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        accounting: Accounting,
+        options: EngineOptions,
+        *,
+        batch_overhead: int,
+    ) -> None:
+        """Create an engine; nothing starts until the first ``submit``."""
+        self._transport = transport
+        self._accounting = accounting
+        self._opts = options
+        self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
+        self._closed = False
+        self._close_deadline = math.inf
+        self._auth_logged: set[int] = set()
+        self._init_state()
+        _register_fork_handler(self)
+        _open_engines.add(self)
+
+    def _init_state(self) -> None:
+        """(Re)create everything a forked child must not share with its parent."""
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # wakes the worker
+        self._done = threading.Condition(self._lock)  # wakes flush() and blocked submitters
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._accepted = 0  # messages that entered the queue
+        self._settled = 0  # of those, delivered or dropped
+        self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
+        self._flush_waiters = 0
+        self._blocked = 0
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    # -- the caller's side --------------------------------------------------
+
+    def submit(self, data: bytes) -> None:
+        """Queue one serialized message, or account for it as dropped. Never blocks unless asked."""
+        if self._pid != os.getpid():  # fork without the at-fork hook (belt and braces)
+            self._after_fork_in_child()
+        if self._opts.sync:
+            self._submit_sync(data)
+            return
+        size = len(data)
+        reason: DropReason | None = None
+        evicted: list[bytes] = []
+        with self._lock:
+            if self._closed:
+                reason = "closed"
+            elif not self._fits(size):
+                reason, evicted = self._make_room(size)
+            if reason is None:
+                queue = self._queue
+                queue.append(data)
+                self._queued_bytes += size
+                self._accepted += 1
+                self._accounting.tracked += 1
+                if self._thread is None:
+                    self._start_worker()
+                if (
+                    len(queue) == 1
+                    or len(queue) >= self._opts.max_batch_events
+                    or self._queued_bytes >= self._budget
+                ):
+                    self._work.notify()
+        if evicted:
+            self._accounting.drop("queue_full", evicted, "queue at its limit (drop_oldest)")
+        if reason is not None:
+            self._accounting.drop(reason, [data], _DROP_DETAIL[reason])
+
+    def _fits(self, size: int) -> bool:
+        return (
+            len(self._queue) < self._opts.max_queue_events
+            and self._queued_bytes + size <= self._opts.max_queue_bytes
+        )
+
+    def _make_room(self, size: int) -> tuple[DropReason | None, list[bytes]]:
+        """Apply the overflow policy with the lock held; return (reason to drop new, evicted)."""
+        policy = self._opts.overflow
+        if policy == "drop_oldest":
+            evicted: list[bytes] = []
+            while self._queue and not self._fits(size):
+                old = self._queue.popleft()
+                self._queued_bytes -= len(old)
+                evicted.append(old)
+            self._settled += len(evicted)
+            return (None if self._fits(size) else "queue_full"), evicted
+        if policy == "block":
+            deadline = time.monotonic() + self._opts.block_timeout
+            self._blocked += 1
+            try:
+                while not self._fits(size) and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return "queue_full", []
+                    self._done.wait(remaining)
+            finally:
+                self._blocked -= 1
+            return ("closed" if self._closed else None), []
+        return "queue_full", []
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._run, name="b2b-events-worker", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: close() will send from its own thread
+            logger.debug("b2b-events: cannot start the worker thread now", exc_info=True)
+            return
+        self._thread = thread
+
+    def pending(self) -> int:
+        """Messages accepted and not yet delivered or dropped."""
+        with self._lock:
+            return self._accepted - self._settled
+
+    # -- flush and close ----------------------------------------------------
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
+        if self._opts.sync:
+            return True
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            target = self._accepted
+            if self._settled >= target:
+                return True
+            worker_alive = self._thread is not None and self._thread.is_alive()
+        if not worker_alive:
+            self._drain_here(deadline)
+        with self._lock:
+            self._flush_waiters += 1
+            self._work.notify()
+            try:
+                while self._settled < target:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._done.wait(remaining)
+                return True
+            finally:
+                self._flush_waiters -= 1
+
+    def close(self, timeout: float) -> None:
+        """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout.
+
+        Idempotent: a second call only waits (within its own timeout) for the first to finish.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            first = not self._closed
+            self._closed = True
+            self._close_deadline = min(self._close_deadline, deadline)
+            self._work.notify_all()
+            self._done.notify_all()
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        else:
+            self._drain_here(deadline)
+        with self._lock:
+            leftovers = list(self._queue) + list(self._inflight.values())
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._inflight.clear()
+            self._settled += len(leftovers)
+            self._done.notify_all()
+        self._accounting.drop("timeout", leftovers, "close() ran out of time")
+        if first:
+            _open_engines.discard(self)
+            try:
+                self._transport.close()
+            except Exception:
+                logger.exception("b2b-events: closing the transport failed")
+            self._accounting.log_unlogged()
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """Seconds the exit handler gives this engine to deliver what it holds."""
+        return self._opts.shutdown_timeout
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
+
+    # -- the worker's side --------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+            self._deliver_batch(batch)
+
+    def _drain_here(self, deadline: float) -> None:
+        """Deliver the queue from the calling thread (no worker: after fork, or at exit)."""
+        while time.monotonic() < deadline:
+            with self._lock:
+                batch = self._take_batch()
+            if not batch:
+                return
+            self._deliver_batch(batch)
+
+    def _next_batch(self) -> list[bytes] | None:
+        """With the lock held, wait until a batch is due and take it; None means stop."""
+        opts = self._opts
+        first_seen: float | None = None
+        while True:
+            queue = self._queue
+            if not queue:
+                if self._closed:
+                    return None
+                first_seen = None
+                self._work.wait()
+                continue
+            if (
+                self._closed
+                or self._flush_waiters
+                or len(queue) >= opts.max_batch_events
+                or self._queued_bytes >= self._budget
+            ):
+                return self._take_batch()
+            now = time.monotonic()
+            if first_seen is None:
+                first_seen = now
+            remaining = first_seen + opts.flush_interval - now
+            if remaining <= 0:
+                return self._take_batch()
+            self._work.wait(remaining)
+
+    def _take_batch(self) -> list[bytes]:
+        """With the lock held, pop the next batch within the count and byte limits."""
+        queue = self._queue
+        limit = self._opts.max_batch_events
+        batch: list[bytes] = []
+        size = 0
+        while queue and len(batch) < limit:
+            cost = len(queue[0]) + (1 if batch else 0)  # a comma between messages
+            if batch and size + cost > self._budget:
+                break
+            message = queue.popleft()
+            batch.append(message)
+            size += cost
+        self._queued_bytes -= sum(len(m) for m in batch)
+        for message in batch:
+            self._inflight[id(message)] = message
+        if self._blocked:
+            self._done.notify_all()
+        return batch
+
+    def _settle(self, messages: Sequence[bytes]) -> bool:
+        """Mark messages as accounted for; False if close() already counted them as timed out."""
+        with self._lock:
+            taken = [self._inflight.pop(id(m), None) for m in messages]
+            if any(m is None for m in taken):
+                return False
+            self._settled += len(messages)
+            self._done.notify_all()
+            return True
+
+    def _give_up(self) -> bool:
+        return self._closed and time.monotonic() >= self._close_deadline
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait between attempts; cut short when close() sets a deadline that comes sooner."""
+        end = time.monotonic() + seconds
+        with self._lock:
+            while True:
+                remaining = min(end, self._close_deadline) - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._work.wait(remaining)
+
+    def _send_once(self, messages: Sequence[bytes]) -> Response:
+        try:
+            return self._transport.send(messages)
+        except Exception as exc:  # a custom transport broke its contract: retry it as a failure
+            logger.debug("b2b-events: transport raised", exc_info=True)
+            return Response(0, detail=f"{type(exc).__name__}: {exc}")
+
+    def _on_retry(self, response: Response, wait: float) -> None:
+        self._accounting.add_retry()
+        logger.info(
+            "b2b-events: batch failed (%s), retrying in %.2f s",
+            _describe(response),
+            wait,
+        )
+
+    def _deliver_batch(self, batch: list[bytes]) -> None:
+        try:
+            self._deliver(batch)
+        except Exception:  # never let the worker die; account for the batch instead
+            logger.exception("b2b-events: unexpected error while delivering a batch")
+            remaining = [m for m in batch if id(m) in self._inflight]
+            if self._settle(remaining):
+                self._accounting.drop("rejected", remaining, "unexpected client error")
+
+    def _deliver(self, batch: list[bytes]) -> None:
+        """Send one batch with retries; split on 400/413; account for every message."""
+        if self._give_up():
+            if self._settle(batch):
+                self._accounting.drop("timeout", batch, "close() ran out of time")
+            return
+        response = send_with_retries(
+            lambda: self._send_once(batch),
+            self._opts.retry,
+            sleep=self._sleep,
+            give_up=self._give_up,
+            on_retry=self._on_retry,
+        )
+        verdict = classify(response)
+        if verdict == "delivered":
+            if self._settle(batch):
+                self._accounting.add_delivered(len(batch))
+            return
+        if verdict == "split" and len(batch) > 1:
+            # 400 or 413 for a batch: halve it until the refused messages stand alone.
+            half = len(batch) // 2
+            self._deliver(batch[:half])
+            self._deliver(batch[half:])
+            return
+        reason: DropReason
+        if verdict == "split":
+            reason = "oversize" if response.status == 413 else "rejected"
+        elif verdict == "retry":
+            reason = "timeout" if self._give_up() else "retries_exhausted"
+        else:
+            reason = "rejected"
+            if verdict == "auth":
+                self._log_auth_failure(response.status)
+        if self._settle(batch):
+            self._accounting.drop(reason, batch, _describe(response))
+
+    def _log_auth_failure(self, status: int) -> None:
+        if status in self._auth_logged:
+            return
+        self._auth_logged.add(status)
+        logger.error(
+            "b2b-events: the endpoint answered HTTP %d: %s. "
+            "Events are dropped until this is fixed.",
+            status,
+            _AUTH_HINT[status],
+        )
+
+    def _submit_sync(self, data: bytes) -> None:
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._accepted += 1
+                self._accounting.tracked += 1
+                self._inflight[id(data)] = data
+        if closed:
+            self._accounting.drop("closed", [data], _DROP_DETAIL["closed"])
+            return
+        self._deliver_batch([data])
+
+    # -- fork ------------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        """Fresh locks, queue and thread; the parent's pending messages stay the parent's."""
+        self._init_state()
+        self._accounting.reset()
+
+
+_DROP_DETAIL: dict[DropReason, str] = {
+    "closed": "tracked after close()",
+    "queue_full": "queue at its limit",
+}
+
+
+def _describe(response: Response) -> str:
+    if response.status == 0:
+        return response.detail or "network error"
+    return f"HTTP {response.status}" + (f": {response.detail}" if response.detail else "")
+
+
+def _register_fork_handler(engine: Engine) -> None:
+    # The child of os.fork() inherits the queue, held locks and a dead worker thread.
+    # Reset them there; hold the engine weakly so the hook does not keep it alive.
+    # https://docs.python.org/3/library/os.html#os.register_at_fork
+    if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
+        return
+    method = weakref.WeakMethod(engine._after_fork_in_child)
+
+    def after_in_child() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+_open_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_engines() -> None:
+    """Deliver what open clients still hold before the interpreter exits.
+
+    Runs while the daemon worker threads are still alive; an engine without one
+    sends from this thread, since new threads cannot start at shutdown.
+    """
+    for engine in list(_open_engines):
+        engine.close(engine.shutdown_timeout)

@@ -1,0 +1,153 @@
+"""How a batch travels: the ``Transport`` protocol and its httpx implementation.
+
+The engine decides when and what to send and what a response means; a transport
+only turns serialized messages into one request and reports what came back. Tests
+and the pytest plugin swap in their own transport instead of patching HTTP.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Protocol, runtime_checkable
+
+import httpx
+
+from ._version import __version__
+from ._wire import encode_batch
+
+__all__ = ["HttpTransport", "Response", "Transport", "parse_retry_after"]
+
+logger = logging.getLogger("b2b_events.transport")
+
+USER_AGENT = f"b2b-events/{__version__}"
+
+
+@dataclass(frozen=True)
+class Response:
+    """What one attempt came to.
+
+    Attributes:
+        status: The HTTP status, or 0 when no response arrived (connection
+            refused or reset, timeout, DNS failure).
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
+        detail: A short description for logs: the error, or the start of the body.
+    """
+
+    status: int
+    retry_after: float | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx."""
+        return 200 <= self.status < 300
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one batch of serialized messages; the seam tests and plugins replace.
+
+    ``send`` must not raise for delivery failures: it returns a ``Response``
+    (status 0 for network errors). It is called once per attempt, so it stamps
+    ``sentAt`` afresh each time.
+    """
+
+    def send(self, messages: Sequence[bytes]) -> Response:
+        """Send ``messages`` (each one serialized JSON message) as one batch."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Called once, by the client's ``close()``."""
+        ...
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Read a ``Retry-After`` header (delay-seconds or an HTTP date); None if unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class HttpTransport:
+    """``POST {endpoint}/v1/batch`` with httpx: Basic auth, gzip, keep-alive, TLS verified.
+
+    The write key goes both in the Basic ``Authorization`` header (user name, empty
+    password) and in the body's ``writeKey``: Segment accepts either and some
+    compatible hosts read only the header.
+    """
+
+    def __init__(
+        self,
+        *,
+        write_key: str,
+        endpoint: str,
+        gzip: bool = True,
+        timeout: float = 15.0,
+        connect_timeout: float = 5.0,
+        proxy: str | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        """Create a transport; see ``Client`` for the arguments."""
+        self._write_key = write_key
+        self._url = endpoint.rstrip("/") + "/v1/batch"
+        self._gzip = gzip
+        self._owns_client = http_client is None
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._proxy = proxy
+        self._auth = httpx.BasicAuth(write_key, "")
+        self._headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
+        if gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._client = http_client if http_client is not None else self._new_client()
+        self._pid = os.getpid()
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(timeout=self._timeout, proxy=self._proxy, verify=True)
+
+    def __repr__(self) -> str:
+        return f"HttpTransport(url={self._url!r}, gzip={self._gzip})"
+
+    def send(self, messages: Sequence[bytes]) -> Response:
+        """POST one batch; network failures come back as status 0, never as exceptions."""
+        if self._pid != os.getpid() and self._owns_client:
+            # A forked child must not share the parent's pooled sockets.
+            self._client = self._new_client()
+            self._pid = os.getpid()
+        body = encode_batch(messages, self._write_key)
+        if self._gzip:
+            body = gzip_module.compress(body, compresslevel=1, mtime=0)
+        try:
+            response = self._client.post(
+                self._url, content=body, headers=self._headers, auth=self._auth
+            )
+        except httpx.HTTPError as exc:
+            return Response(0, detail=f"{type(exc).__name__}: {exc}")
+        detail = ""
+        if not response.is_success:
+            detail = response.text[:200]
+        return Response(
+            response.status_code, parse_retry_after(response.headers.get("Retry-After")), detail
+        )
+
+    def close(self) -> None:
+        """Close the connection pool if this transport created it."""
+        if self._owns_client:
+            self._client.close()

@@ -1,0 +1,55 @@
+"""The ``/v1/batch`` request body and Segment's size limits.
+
+A batch body is ``{"batch": [...], "sentAt": "...", "writeKey": "..."}``. Messages
+are kept serialized from the moment they are tracked, so a body is a join of
+bytes, and ``sentAt`` is stamped afresh at each attempt (Segment corrects clock
+skew from it: https://segment.com/docs/connections/spec/common/#timestamps).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_EVENTS",
+    "MAX_MESSAGE_BYTES",
+    "batch_overhead",
+    "encode_batch",
+    "sent_at_now",
+]
+
+MAX_MESSAGE_BYTES = 32 * 1024
+"""Segment's limit for one message, serialized (analytics-python uses the same 32 KiB)."""
+
+MAX_BATCH_BYTES = 475_000
+"""Our cap for one request body, envelope included: Segment's 500 KB limit with margin."""
+
+MAX_BATCH_EVENTS = 2_500
+"""Segment's limit of messages per ``/v1/batch`` request."""
+
+_SENT_AT_SAMPLE = "2026-11-22T10:00:00.000Z"
+
+
+def sent_at_now() -> str:
+    """Return the current UTC time as the wire's ISO-8601 string with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _envelope(write_key: str, sent_at: str) -> tuple[bytes, bytes]:
+    key = json.dumps(write_key)
+    return b'{"batch":[', f'],"sentAt":"{sent_at}","writeKey":{key}}}'.encode()
+
+
+def batch_overhead(write_key: str) -> int:
+    """Return the body bytes a batch spends on its envelope, messages and commas aside."""
+    head, tail = _envelope(write_key, _SENT_AT_SAMPLE)
+    return len(head) + len(tail)
+
+
+def encode_batch(messages: Sequence[bytes], write_key: str, sent_at: str | None = None) -> bytes:
+    """Return the JSON body for ``messages`` (each already serialized), stamped with ``sentAt``."""
+    head, tail = _envelope(write_key, sent_at or sent_at_now())
+    return head + b",".join(messages) + tail
