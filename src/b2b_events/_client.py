@@ -77,6 +77,7 @@ class Client:
         max_retries: int = 10,
         max_retry_time: float = 120.0,
         max_retry_after: float = 60.0,
+        retry_backoff: float = 0.5,
         shutdown_timeout: float = 5.0,
     ) -> None:
         """Create a client. Nothing is sent, and no thread started, until the first event.
@@ -115,6 +116,9 @@ class Client:
             max_retries: Retries of one batch after the first attempt.
             max_retry_time: Seconds after which a batch is no longer retried.
             max_retry_after: Cap, in seconds, on a server's ``Retry-After``.
+            retry_backoff: Base of the exponential backoff between retries, in
+                seconds: the n-th wait is random in ``[0, retry_backoff * 2**n]``,
+                capped at 30 s ("full jitter").
             shutdown_timeout: Seconds the exit handler, and ``close()`` without a
                 timeout, give to delivering what is still queued.
 
@@ -183,6 +187,7 @@ class Client:
                 max_attempts=max_retries + 1,
                 max_time=_positive("max_retry_time", max_retry_time),
                 max_retry_after=_positive("max_retry_after", max_retry_after),
+                backoff=_positive("retry_backoff", retry_backoff),
             ),
             sync=sync,
             shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
