@@ -1,0 +1,352 @@
+"""The client and engine with an in-memory transport: queue, overflow, lifecycle, modes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+import b2b_events
+from b2b_events import Client, ConfigurationError, MessageTooLargeError, Response
+
+
+class MemoryTransport:
+    """Records batches; ``gate`` (when cleared) holds every send until it is set."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.batches: list[list[dict[str, Any]]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.sending = threading.Event()
+        self.closed = 0
+        self.raises: Exception | None = None
+
+    def send(self, messages: Sequence[bytes]) -> Response:
+        self.sending.set()
+        self.gate.wait(10)
+        if self.raises is not None:
+            raise self.raises
+        self.batches.append([json.loads(m) for m in messages])
+        return Response(self.status)
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def ids(self) -> list[str]:
+        return [m["messageId"] for batch in self.batches for m in batch]
+
+
+Drops = list[tuple[str, list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def transport() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+def drops() -> Drops:
+    return []
+
+
+def client_for(transport: MemoryTransport, drops: Drops | None = None, **options: Any) -> Client:
+    hook = (
+        (lambda reason, messages: drops.append((reason, messages))) if drops is not None else None
+    )
+    return Client(transport=transport, on_drop=hook, retry_backoff=0.01, **options)
+
+
+def track(client: Client, n: int, prefix: str = "u") -> list[str]:
+    return [
+        client.track.signed_in(user_id=f"{prefix}{i}", group_id="acct_1").message_id
+        for i in range(n)
+    ]
+
+
+def stall(client: Client, transport: MemoryTransport) -> str:
+    """Make the worker take one message and hang in send(); return that message's id."""
+    transport.gate.clear()
+    (first,) = track(client, 1, prefix="first")
+    assert transport.sending.wait(5)
+    return first
+
+
+def test_a_burst_of_100k_events_at_default_settings_loses_nothing(
+    transport: MemoryTransport,
+) -> None:
+    with client_for(transport) as client:
+        ids = track(client, 100_000)
+        assert client.flush(timeout=60)
+        stats = client.stats
+    assert stats.dropped_total == 0
+    assert stats.delivered == stats.tracked == 100_000
+    assert transport.ids() == ids
+    assert all(len(batch) <= 1_000 for batch in transport.batches)
+
+
+def test_drop_newest_drops_what_does_not_fit(transport: MemoryTransport, drops: Drops) -> None:
+    with client_for(transport, drops, max_queue_events=10, max_batch_events=1) as client:
+        first = stall(client, transport)
+        ids = track(client, 15)
+        transport.gate.set()
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert transport.ids() == [first, *ids[:10]]
+    assert stats.dropped["queue_full"] == 5
+    assert [m["messageId"] for reason, ms in drops for m in ms] == ids[10:]
+    assert {reason for reason, _ in drops} == {"queue_full"}
+
+
+def test_drop_oldest_keeps_the_newest(transport: MemoryTransport, drops: Drops) -> None:
+    with client_for(
+        transport, drops, max_queue_events=10, max_batch_events=1, overflow="drop_oldest"
+    ) as client:
+        first = stall(client, transport)
+        ids = track(client, 15)
+        transport.gate.set()
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert transport.ids() == [first, *ids[5:]]
+    assert stats.dropped["queue_full"] == 5
+    assert [m["messageId"] for _, ms in drops for m in ms] == ids[:5]
+    assert stats.pending == 0
+
+
+def test_block_waits_for_room_then_drops_after_its_timeout(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    with client_for(
+        transport,
+        drops,
+        max_queue_events=3,
+        max_batch_events=1,
+        overflow="block",
+        block_timeout=0.2,
+    ) as client:
+        stall(client, transport)
+        track(client, 3)
+        started = time.monotonic()
+        (late,) = track(client, 1, prefix="late")
+        waited = time.monotonic() - started
+        assert client.stats.dropped["queue_full"] == 1
+        assert drops[0][1][0]["messageId"] == late
+        assert waited >= 0.15  # it did block before giving up
+        transport.gate.set()
+        assert client.flush(timeout=5)
+
+
+def test_block_succeeds_when_room_appears_in_time(transport: MemoryTransport) -> None:
+    with client_for(
+        transport, max_queue_events=3, max_batch_events=1, overflow="block", block_timeout=5
+    ) as client:
+        stall(client, transport)
+        track(client, 3)
+        threading.Timer(0.1, transport.gate.set).start()
+        (late,) = track(client, 1, prefix="late")
+        assert client.flush(timeout=5)
+        assert client.stats.dropped_total == 0
+    assert transport.ids()[-1] == late
+
+
+def test_queue_is_bounded_by_bytes_too(transport: MemoryTransport) -> None:
+    pad = "x" * 20_000
+    with client_for(transport, max_queue_bytes=50_000, max_batch_events=1) as client:
+        stall(client, transport)
+        for i in range(4):
+            client.track.signed_in(user_id=f"u{i}", group_id="g", properties={"pad": pad})
+        transport.gate.set()
+        assert client.flush(timeout=5)
+        assert client.stats.dropped["queue_full"] == 2  # two of ~20 KB fit in 50 KB
+
+
+def test_events_after_close_are_counted_as_closed(transport: MemoryTransport, drops: Drops) -> None:
+    client = client_for(transport, drops)
+    client.close()
+    msg = client.track.signed_in(user_id="u", group_id="g")
+    assert client.stats.dropped["closed"] == 1
+    assert drops == [("closed", [msg.to_wire()])]
+    assert transport.batches == []
+
+
+def test_close_is_idempotent_and_closes_the_transport_once(transport: MemoryTransport) -> None:
+    client = client_for(transport)
+    track(client, 5)
+    client.close()
+    client.close()
+    assert client.closed
+    assert transport.closed == 1
+    assert len(transport.ids()) == 5
+    assert client.flush(timeout=0.1)
+
+
+def test_close_without_a_started_worker_returns_at_once(transport: MemoryTransport) -> None:
+    client = client_for(transport)
+    client.close(timeout=10)
+    assert transport.closed == 1
+    assert client.stats.tracked == 0
+
+
+def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    client = client_for(transport, drops, max_batch_events=1)
+    first = stall(client, transport)
+    ids = track(client, 4)
+    client.close(timeout=0.2)
+    stats = client.stats
+    assert stats.dropped["timeout"] == 5  # four queued and the one in flight
+    assert stats.pending == 0
+    assert sorted(m["messageId"] for _, ms in drops for m in ms) == sorted([first, *ids])
+    transport.gate.set()  # the abandoned send finishes: not counted twice
+    time.sleep(0.1)
+    assert client.stats.delivered == 0
+    assert client.stats.dropped["timeout"] == 5
+
+
+def test_a_transport_that_raises_is_retried_then_dropped(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    transport.raises = RuntimeError("boom")
+    with client_for(transport, drops, max_retries=2) as client:
+        track(client, 3)
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert stats.retries == 2
+    assert stats.dropped["retries_exhausted"] == 3
+
+
+def test_oversize_message_raises_at_the_call_site(transport: MemoryTransport) -> None:
+    with client_for(transport) as client:
+        with pytest.raises(MessageTooLargeError, match=r"Signed In: message is [\d,]+ bytes"):
+            client.track.signed_in(user_id="u", group_id="g", properties={"pad": "x" * 40_000})
+        assert client.flush(timeout=5)
+        assert client.stats.tracked == 0
+    assert transport.batches == []
+
+
+def test_drop_mode_counts_oversize_and_invalid_without_raising(
+    transport: MemoryTransport, drops: Drops, caplog: pytest.LogCaptureFixture
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        big = client.track.signed_in(user_id="u", group_id="g", properties={"pad": "x" * 40_000})
+        bad = client.track.signed_up(user_id="u", group_id="", email="nope")
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert big.user_id == "u"
+    assert bad.event == "Signed Up"  # returned unvalidated, never sent
+    assert stats.dropped["oversize"] == 1
+    assert stats.dropped["invalid"] == 1
+    assert [reason for reason, _ in drops] == ["oversize", "invalid"]
+    assert drops[1][1][0]["context"]["groupId"] == ""
+    assert "context.groupId: must not be empty" in caplog.text
+    assert transport.batches == []
+
+
+def test_raise_mode_raises_invalid_input_and_sends_nothing(transport: MemoryTransport) -> None:
+    with client_for(transport) as client:
+        with pytest.raises(b2b_events.InvalidEventError, match="properties.email"):
+            client.track.signed_up(user_id="u", group_id="g", email="nope")
+        assert client.stats.tracked == 0
+
+
+def test_identify_and_group_are_delivered(transport: MemoryTransport) -> None:
+    with client_for(transport) as client:
+        client.identify(user_id="u_1", traits={"email": "a@example.com"})
+        client.group(user_id="u_1", group_id="acct_1", traits={"name": "Initech"})
+        assert client.flush(timeout=5)
+    kinds = [m["type"] for batch in transport.batches for m in batch]
+    assert kinds == ["identify", "group"]
+
+
+def test_flush_reports_false_while_a_send_is_stuck(transport: MemoryTransport) -> None:
+    with client_for(transport) as client:
+        stall(client, transport)
+        assert client.flush(timeout=0.1) is False
+        transport.gate.set()
+        assert client.flush(timeout=5) is True
+
+
+def test_a_failing_on_drop_hook_is_logged_not_raised(
+    transport: MemoryTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(reason: str, messages: list[dict[str, Any]]) -> None:
+        raise ValueError("hook broke")
+
+    client = Client(transport=transport, on_drop=hook)
+    client.close()
+    client.track.signed_in(user_id="u", group_id="g")  # must not raise
+    assert "on_drop hook raised" in caplog.text
+    assert client.stats.dropped["closed"] == 1
+
+
+def test_drop_warnings_are_rate_limited(
+    transport: MemoryTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="b2b_events")
+    client = client_for(transport)
+    client.close()
+    track(client, 50)
+    warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(warnings) == 1
+    assert client.stats.dropped["closed"] == 50
+
+
+# -- the default client ----------------------------------------------------------
+
+
+@pytest.fixture
+def no_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("B2B_EVENTS_WRITE_KEY", raising=False)
+    b2b_events.close()
+    yield
+    b2b_events.close()
+
+
+@pytest.mark.usefixtures("no_default")
+def test_module_level_track_uses_the_client_from_init(transport: MemoryTransport) -> None:
+    client = b2b_events.init(transport=transport)
+    assert b2b_events.default_client() is client
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    b2b_events.identify(user_id="u_1", traits={"plan": "pro"})
+    b2b_events.group(user_id="u_1", group_id="acct_1")
+    assert b2b_events.flush(timeout=5)
+    assert [m["type"] for b in transport.batches for m in b] == ["track", "identify", "group"]
+
+
+@pytest.mark.usefixtures("no_default")
+def test_init_again_closes_the_previous_default_client(transport: MemoryTransport) -> None:
+    first = b2b_events.init(transport=transport)
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    second = b2b_events.init(transport=MemoryTransport())
+    assert first.closed and not second.closed
+    assert len(transport.ids()) == 1  # delivered by the close
+
+
+@pytest.mark.usefixtures("no_default")
+def test_module_level_track_without_a_client_is_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError, match="B2B_EVENTS_WRITE_KEY"):
+        b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    assert b2b_events.flush(timeout=0.1) is True
+
+
+@pytest.mark.usefixtures("no_default")
+def test_default_client_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "env-key")
+    monkeypatch.setenv("B2B_EVENTS_ENDPOINT", "http://127.0.0.1:9")
+    client = b2b_events.default_client()
+    assert "http://127.0.0.1:9" in repr(client)
+    assert "env-key" not in repr(client)
+    assert b2b_events.default_client() is client
+
+
+@pytest.mark.usefixtures("no_default")
+def test_module_level_drop_mode_follows_the_default_client(transport: MemoryTransport) -> None:
+    b2b_events.init(transport=transport, on_invalid="drop")
+    b2b_events.track.signed_in(user_id="u_1", group_id="")
+    assert b2b_events.default_client().stats.dropped["invalid"] == 1
