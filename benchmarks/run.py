@@ -1,0 +1,139 @@
+"""``make bench``: b2b-events against segment-analytics-python, measured in the same run.
+
+Every figure is a ratio against the incumbent on this machine, now; each
+measurement runs in a fresh process, against a loopback sink in another
+process (so neither client is charged for the server's CPU). Targets come from
+the issues; a MISS is reported, not hidden. Pass ``--quick`` for a smaller burst.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+BURST = 100_000
+
+
+def run(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "scenario.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def reset(url: str) -> None:
+    request = urllib.request.Request(url + "/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request):  # noqa: S310 - loopback sink
+        pass
+
+
+def verdict(ok: bool) -> str:
+    return "ok  " if ok else "MISS"
+
+
+def main() -> int:
+    burst = 20_000 if "--quick" in sys.argv else BURST
+    sink = subprocess.Popen(
+        [sys.executable, str(HERE / "sink.py")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert sink.stdout is not None
+        url = f"http://127.0.0.1:{sink.stdout.readline().strip()}"
+        rows: list[tuple[str, str, str, str, str]] = []
+
+        ours, theirs = run("ours", "build"), run("segment", "build")
+        ratio = theirs["median_us"] / ours["median_us"]
+        rows.append(
+            (
+                "build one validated Signed Up, median",
+                f"{ours['median_us']:.2f} us (p99 {ours['p99_us']:.2f})",
+                f"{theirs['median_us']:.2f} us (p99 {theirs['p99_us']:.2f})",
+                f"{ratio:.1f}x faster",
+                f"{verdict(ratio >= 5)} target >= 5x",
+            )
+        )
+
+        results: dict[tuple[str, str], dict[str, Any]] = {}
+        for lib, settings in (
+            ("ours", "defaults"),
+            ("segment", "no-loss"),
+            ("segment", "defaults"),
+        ):
+            reset(url)
+            results[lib, settings] = run(lib, "burst", url, settings, str(burst))
+        o, s, sd = results["ours", "defaults"], results["segment", "no-loss"], results[
+            "segment", "defaults"
+        ]
+        call_ratio = s["median_us"] / o["median_us"]
+        rows.append(
+            (
+                "track() while the worker sends, median",
+                f"{o['median_us']:.2f} us (p99 {o['p99_us']:.2f})",
+                f"{s['median_us']:.2f} us (p99 {s['p99_us']:.2f})",
+                f"{call_ratio:.1f}x faster",
+                f"{verdict(call_ratio >= 8)} target >= 8x",
+            )
+        )
+        rate_ratio = o["events_per_s"] / s["events_per_s"]
+        rows.append(
+            (
+                f"delivered events/s, {burst:,} burst",
+                f"{o['events_per_s']:,.0f}",
+                f"{s['events_per_s']:,.0f}",
+                f"{rate_ratio:.1f}x",
+                f"{verdict(rate_ratio >= 5)} target >= 5x",
+            )
+        )
+        cpu_ratio = s["cpu_us_per_event"] / o["cpu_us_per_event"]
+        rows.append(
+            (
+                "client CPU per event",
+                f"{o['cpu_us_per_event']:.1f} us",
+                f"{s['cpu_us_per_event']:.1f} us",
+                f"{cpu_ratio:.1f}x less",
+                "(reported)",
+            )
+        )
+        rows.append(
+            (
+                "peak RSS of the client process",
+                f"{o['peak_rss_mb']:.0f} MB",
+                f"{s['peak_rss_mb']:.0f} MB",
+                f"{s['peak_rss_mb'] / o['peak_rss_mb']:.2f}x",
+                f"{verdict(o['peak_rss_mb'] <= s['peak_rss_mb'])} target <= theirs",
+            )
+        )
+        rows.append(
+            (
+                "events lost, default settings",
+                f"{o['lost']:,} of {burst:,}",
+                f"{sd['lost']:,} of {burst:,}",
+                "",
+                f"{verdict(o['lost'] == 0)} target 0",
+            )
+        )
+    finally:
+        sink.terminate()
+        sink.wait()
+
+    header = ("measure", "b2b-events", "segment-analytics-python", "ratio", "verdict")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"\npython {sys.version.split()[0]}; incumbent measured with its queue raised to")
+    print("2x the burst for the speed rows so it drops nothing, at defaults for the loss row.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""One measurement in a fresh process: ``python scenario.py LIB SCENARIO URL [SETTINGS]``.
+
+LIB is ``ours`` (b2b-events) or ``segment`` (segment-analytics-python); SCENARIO is
+``build``, ``calls`` or ``burst``; SETTINGS is ``defaults`` or ``no-loss`` (the
+incumbent's queue raised so that it drops nothing). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+PROPS = {
+    "type": "organic",
+    "first_name": "Peter",
+    "last_name": "Gibbons",
+    "email": "pgibbons@initech.com",
+    "title": "Software Engineer",
+}
+KEY = "bench-write-key"
+
+
+def percentiles(samples: list[int]) -> dict[str, float]:
+    samples.sort()
+    n = len(samples)
+    return {"median_us": samples[n // 2] / 1000, "p99_us": samples[int(n * 0.99)] / 1000}
+
+
+def timed(call: Callable[[int], object], n: int) -> list[int]:
+    clock = time.perf_counter_ns
+    out = [0] * n
+    for i in range(n):
+        start = clock()
+        call(i)
+        out[i] = clock() - start
+    return out
+
+
+def make(lib: str, url: str, settings: str, burst: int) -> tuple[Callable[[int], object], Any]:
+    """Return (track one event, client) for ``lib``."""
+    if lib == "ours":
+        import b2b_events
+
+        client = b2b_events.Client(write_key=KEY, endpoint=url)
+        signed_up = client.track.signed_up
+
+        def track_ours(i: int) -> object:
+            return signed_up(user_id=f"u{i}", group_id="acct_123", **PROPS)
+
+        return track_ours, client
+    from segment.analytics import Client
+
+    options: dict[str, Any] = {"host": url}
+    if settings == "no-loss":
+        options["max_queue_size"] = burst * 2
+    seg = Client(KEY, **options)
+    context = {"groupId": "acct_123"}
+
+    def track_segment(i: int) -> object:
+        return seg.track(f"u{i}", "Signed Up", PROPS, context=context)
+
+    return track_segment, seg
+
+
+def build(lib: str) -> dict[str, Any]:
+    """Cost of building one validated event, no delivery (segment: send=False)."""
+    n, rounds = 20_000, 5
+    if lib == "ours":
+        from b2b_events import Tracker
+
+        signed_up = Tracker().signed_up
+
+        def call(i: int) -> object:
+            return signed_up(user_id="u_1", group_id="acct_123", **PROPS)
+
+    else:
+        from segment.analytics import Client
+
+        seg = Client(KEY, send=False)
+        context = {"groupId": "acct_123"}
+
+        def call(i: int) -> object:
+            return seg.track("u_1", "Signed Up", PROPS, context=context)
+
+    timed(call, 2_000)  # warm up
+    samples: list[int] = []
+    for _ in range(rounds):
+        samples += timed(call, n)
+    return percentiles(samples)
+
+
+def count(url: str) -> int:
+    with urllib.request.urlopen(url + "/count") as response:  # noqa: S310 - loopback sink
+        return int(response.read())
+
+
+def wait_count(url: str, target: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    seen = count(url)
+    while seen < target and time.monotonic() < deadline:
+        time.sleep(0.005)
+        seen = count(url)
+    return seen
+
+
+def burst(lib: str, url: str, settings: str, n: int) -> dict[str, Any]:
+    """Track ``n`` events as fast as possible; measure call cost, delivery rate, CPU, RSS."""
+    track, client = make(lib, url, settings, n)
+    before = count(url)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    samples = timed(track, n)
+    client.flush()
+    arrived = wait_count(url, before + n, timeout=120) - before
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    result = {
+        **percentiles(samples),
+        "sent": n,
+        "delivered": arrived,
+        "lost": n - arrived,
+        "events_per_s": arrived / wall,
+        "cpu_us_per_event": cpu / n * 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if lib == "ours":
+        client.close()
+    else:
+        client.shutdown()
+    return result
+
+
+def main() -> None:
+    lib, scenario = sys.argv[1], sys.argv[2]
+    if scenario == "build":
+        result = build(lib)
+    else:
+        url, settings = sys.argv[3], sys.argv[4]
+        result = burst(lib, url, settings, int(sys.argv[5]))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

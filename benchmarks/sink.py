@@ -1,0 +1,64 @@
+"""A loopback ``/v1/batch`` sink for benchmarks: counts messages, nothing else.
+
+Runs in its own process so that its CPU time is not charged to the client being
+measured. ``GET /count`` returns how many messages arrived; ``POST /reset`` zeroes it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_lock = threading.Lock()
+_count = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _reply(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        with _lock:
+            count = _count
+        self._reply(str(count).encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        global _count  # noqa: PLW0603
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/reset":
+            with _lock:
+                _count = 0
+            self._reply(b"0")
+            return
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        arrived = body.count(b'"messageId"')
+        with _lock:
+            _count += arrived
+        self._reply(b'{"success": true}')
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The examples run, against a loopback server where they send."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from batch_server import BatchServer
+
+import b2b_events
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quickstart_prints_a_valid_lifecycle(capsys: pytest.CaptureFixture[str]) -> None:
+    load("quickstart").main()
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(lines) == 13
+    events = [m.get("event", m["type"]) for m in lines]
+    assert set(b2b_events.events.SPEC_EVENTS) <= set(events)
+    assert "rejected as expected -> Invite Sent: context.groupId" in out
+
+
+def test_web_app_tracks_signed_up_through_the_default_client(
+    server: BatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "k")
+    monkeypatch.setenv("B2B_EVENTS_ENDPOINT", server.url)
+    web_app = load("web_app")
+    web_app.setup()
+    try:
+        body = json.dumps({"user_id": "u_1", "account_id": "acct_1", "email": "a@example.com"})
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/signup",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body.encode()),
+        }
+        setup_testing_defaults(environ)
+        statuses: list[str] = []
+        response = web_app.app(environ, lambda status, headers: statuses.append(status))
+        assert statuses == ["201 Created"]
+        assert json.loads(b"".join(response)) == {"user_id": "u_1"}
+        assert b2b_events.flush(timeout=5)
+    finally:
+        b2b_events.close()
+    (message,) = server.accepted()
+    assert message["event"] == "Signed Up"
+    assert message["context"]["groupId"] == "acct_1"
+    assert message["properties"] == {"email": "a@example.com", "type": "organic"}
+
+
+def test_backfill_script_delivers_and_reports(server: BatchServer) -> None:
+    env = {**os.environ, "B2B_EVENTS_WRITE_KEY": "k", "B2B_EVENTS_ENDPOINT": server.url}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "backfill_script.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tracked 6, delivered 6, dropped 0" in result.stdout
+    assert [m["event"] for m in server.accepted()] == ["Trial Started", "Trial Ended"] * 3
