@@ -7,6 +7,7 @@ in SPEC.md is this project's stricter choice on top of Segment's own list.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -52,14 +53,28 @@ __all__ = [
 ]
 
 
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _is_date_only(value: Any) -> bool:
+    """A ``date`` (not a datetime) or a ``YYYY-MM-DD`` string: the inputs that make a date."""
+    if isinstance(value, str):
+        return _DATE_ONLY.fullmatch(value) is not None
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 def _one_error_for_trial_date(value: Any, handler: ValidatorFunctionWrapHandler) -> date:
     # The union would report one error per member; one plain sentence reads better.
+    # Its lax `date` member would also read a number as a Unix time and a naive
+    # date-time at midnight as that day: neither is a date or an aware date-time.
     try:
-        return handler(value)  # type: ignore[no-any-return]
+        result: date = handler(value)
     except ValidationError:
-        raise rule_error(
-            "", "must be a date (2026-11-01) or an aware date-time (2026-11-01T10:00:00Z)"
-        ) from None
+        pass
+    else:
+        if isinstance(result, datetime) or _is_date_only(value):
+            return result
+    raise rule_error("", "must be a date (2026-11-01) or an aware date-time (2026-11-01T10:00:00Z)")
 
 
 TrialDate = Annotated[

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -74,16 +75,37 @@ def iso_timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (str, bytes)):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(value, (int, float))
+
+
 def _no_epoch_numbers(value: Any) -> Any:
-    # pydantic reads numbers as Unix times; on the Segment wire a timestamp is a string.
-    if isinstance(value, (int, float)):
+    # pydantic reads numbers, and strings of digits, as Unix times ("20261101" is
+    # 1970-08-23); on the Segment wire a timestamp is an ISO-8601 string.
+    if _is_number(value):
         raise rule_error("", "must be an ISO-8601 string or a datetime, not a number")
+    return value
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    # The wire form is UTC: 0001-01-01T00:00+01:00 parses but has no UTC form.
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise rule_error("", "out of range once converted to UTC") from None
     return value
 
 
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_no_epoch_numbers),
+    AfterValidator(_in_utc_range),
     PlainSerializer(iso_timestamp, return_type=str, when_used="json"),
 ]
 """A timezone-aware datetime, written on the wire as ISO-8601 UTC (``...T10:00:00.000Z``)."""

@@ -97,7 +97,8 @@ def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
         raise InvalidEventError("message", [Problem("", f"must be a JSON object, not {got}")])
     before: list[Problem] = []
     event = payload.get("event")
-    if strict and payload.get("type") == "track" and event not in SPEC_EVENTS:
+    spec_event = isinstance(event, str) and event in SPEC_EVENTS  # event may be unhashable
+    if strict and payload.get("type") == "track" and not spec_event:
         before.append(Problem("event", f"{event!r} is not a B2B SaaS spec event (strict mode)"))
     try:
         message = _adapter.validate_python(payload)

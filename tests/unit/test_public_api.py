@@ -1,0 +1,116 @@
+"""The public names: pinned, so that nothing leaks out or goes missing unnoticed."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import b2b_events
+import b2b_events.events
+
+
+def test_top_level_public_names_are_pinned() -> None:
+    assert sorted(b2b_events.__all__) == [
+        "B2BEventsError",
+        "Client",
+        "ConfigurationError",
+        "DROP_REASONS",
+        "DeliveryStats",
+        "DropReason",
+        "HttpTransport",
+        "InvalidEventError",
+        "MessageTooLargeError",
+        "Problem",
+        "Response",
+        "Tracker",
+        "Transport",
+        "__version__",
+        "close",
+        "default_client",
+        "flush",
+        "group",
+        "identify",
+        "init",
+        "track",
+        "validate",
+    ]
+
+
+def test_events_public_names_are_pinned() -> None:
+    assert sorted(b2b_events.events.__all__) == [
+        "AccountAddedUser",
+        "AccountAddedUserProperties",
+        "AccountCreated",
+        "AccountCreatedProperties",
+        "AccountDeleted",
+        "AccountDeletedProperties",
+        "AccountRemovedUser",
+        "AccountRemovedUserProperties",
+        "AnyMessage",
+        "B2BContext",
+        "B2BEvent",
+        "Context",
+        "Group",
+        "Identify",
+        "InviteSent",
+        "InviteSentProperties",
+        "Library",
+        "Message",
+        "Properties",
+        "SPEC_EVENTS",
+        "SignedIn",
+        "SignedInProperties",
+        "SignedOut",
+        "SignedOutProperties",
+        "SignedUp",
+        "SignedUpProperties",
+        "Track",
+        "TrackMessage",
+        "TrialEnded",
+        "TrialEndedProperties",
+        "TrialProperties",
+        "TrialStarted",
+        "TrialStartedProperties",
+        "json_schema",
+        "properties_schema",
+        "tracking_plan",
+        "validate",
+    ]
+
+
+@pytest.mark.parametrize("module_name", ["b2b_events", "b2b_events.events"])
+def test_public_names_are_listed_once(module_name: str) -> None:
+    names = importlib.import_module(module_name).__all__
+
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [("b2b_events", name) for name in b2b_events.__all__]
+    + [("b2b_events.events", name) for name in b2b_events.events.__all__],
+)
+def test_every_public_name_is_importable(module_name: str, name: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(f"from {module_name} import {name}", namespace)
+
+    assert namespace[name] is getattr(importlib.import_module(module_name), name)
+
+
+def test_star_import_gives_exactly_the_public_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from b2b_events import *", namespace)
+
+    assert sorted(set(namespace) - {"__builtins__"}) == sorted(b2b_events.__all__)
+
+
+def test_version_is_a_dotted_string() -> None:
+    parts = b2b_events.__version__.split(".")
+
+    assert len(parts) >= 3
+    assert all(part.isdigit() for part in parts[:3])
+
+
+def test_events_validate_is_the_top_level_validate() -> None:
+    assert b2b_events.events.validate is b2b_events.validate
