@@ -36,7 +36,7 @@ unit: $(STAMP)
 test: lint types unit
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python -m b2b_events demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

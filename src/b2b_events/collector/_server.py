@@ -1,0 +1,283 @@
+"""The collector's HTTP side: Segment's ingestion routes on a local port.
+
+``POST /v1/batch`` (and ``/v1/track``, ``/v1/identify``, ``/v1/group``) accept what
+Segment's HTTP Tracking API accepts: JSON, optionally gzipped, with Basic auth or a
+body ``writeKey``. Each message is validated against the spec, like Segment
+Protocols, and stored with its violations. ``GET /health`` and
+``GET /v1/messages`` (filters: ``event``, ``userId``, ``groupId``, ``limit``)
+answer in JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .._exceptions import InvalidEventError
+from ..events import validate
+from ._faults import Faults
+from ._store import Store, StoredMessage
+
+__all__ = ["MAX_BODY_BYTES", "CollectorHTTPServer"]
+
+logger = logging.getLogger("b2b_events.collector")
+
+MAX_BODY_BYTES = 500 * 1024
+"""Largest request body accepted, after gzip decoding (Segment's 500 KB)."""
+
+_SINGLE_ROUTES = {"/v1/track": "track", "/v1/identify": "identify", "/v1/group": "group"}
+
+
+class BadRequest(Exception):  # noqa: N818 - an HTTP answer, not a programming error
+    """Answer with ``status`` and a JSON ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, **extra}
+
+
+def received_now() -> str:
+    """The server's clock as ``receivedAt``: ISO-8601 UTC with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+class CollectorHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server holding the collector's settings, store and faults."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        store: Store,
+        faults: Faults,
+        write_key: str | None,
+        reject_invalid: bool,
+        on_message: Callable[[StoredMessage], None] | None,
+    ) -> None:
+        """Bind ``address``; call ``serve_forever`` to start answering."""
+        self.store = store
+        self.faults = faults
+        self.write_key = write_key
+        self.reject_invalid = reject_invalid
+        self.on_message = on_message
+        self._busy = 0
+        self._idle = threading.Condition()
+        super().__init__(address, _Handler)
+
+    def begin(self) -> None:
+        """A request started (``wait_idle`` waits for it)."""
+        with self._idle:
+            self._busy += 1
+
+    def end(self) -> None:
+        """A request finished."""
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being handled (idle keep-alive connections aside)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK stall
+    server: CollectorHTTPServer
+    timeout = 30  # an idle keep-alive connection is closed after this
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    # -- answers ------------------------------------------------------------
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0: close() sends a TCP RST, like a crashed or overloaded server.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    # -- GET --------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            self._json(200, {"status": "ok", "messages": self.server.store.count()})
+            return
+        if url.path != "/v1/messages":
+            self._json(404, {"error": f"no route GET {url.path}"})
+            return
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            limit = int(query["limit"]) if "limit" in query else None
+        except ValueError:
+            self._json(400, {"error": "limit must be a whole number"})
+            return
+        found = self.server.store.query(
+            event=query.get("event"),
+            user_id=query.get("userId"),
+            group_id=query.get("groupId"),
+            limit=limit,
+        )
+        self._json(
+            200,
+            [
+                {"message": m.message, "receivedAt": m.received_at, "violations": m.violations}
+                for m in found
+            ],
+        )
+
+    # -- POST -------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        self.server.begin()
+        try:
+            self._post()
+        except BadRequest as error:
+            self._json(error.status, error.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception:
+            logger.exception("collector: error while handling %s", self.path)
+            self._json(500, {"error": "internal error in the collector"})
+        finally:
+            self.server.end()
+
+    def _post(self) -> None:
+        path = urlsplit(self.path).path
+        if path != "/v1/batch" and path not in _SINGLE_ROUTES:
+            raise BadRequest(404, f"no route POST {path}")
+        raw = self._read_body()
+        fault = self.server.faults.take()
+        if self.server.faults.delay:
+            time.sleep(self.server.faults.delay)
+        if fault is not None:
+            if fault.kind == "drop":
+                self._reset()
+                return
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            self._json(fault.status, {"error": "injected fault"}, headers)
+            return
+        body = self._decode(raw)
+        payload = _parse_json(body)
+        self._check_auth(payload)
+        messages = _messages_of(payload, path)
+        received_at = received_now()
+        stored = [StoredMessage(m, received_at, _violations(m)) for m in messages]
+        if self.server.reject_invalid:
+            invalid = {i: list(s.violations) for i, s in enumerate(stored) if not s.ok}
+            if invalid:
+                raise BadRequest(400, "invalid messages", violations=invalid)
+        self.server.store.add(stored)
+        self._json(200, {"success": True})
+        if self.server.on_message is not None:
+            for message in stored:
+                self.server.on_message(message)
+
+    def _read_body(self) -> bytes:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            self.close_connection = True
+            raise BadRequest(411, "Content-Length required")
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.close_connection = True
+            raise BadRequest(400, "Content-Length is not a number") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body is not read: do not reuse the connection
+            raise BadRequest(400, f"request body over {MAX_BODY_BYTES:,} bytes")
+        return self.rfile.read(length)
+
+    def _decode(self, raw: bytes) -> bytes:
+        if self.headers.get("Content-Encoding", "").lower() != "gzip":
+            return raw
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            body = decoder.decompress(raw, MAX_BODY_BYTES + 1)
+        except zlib.error as exc:
+            raise BadRequest(400, f"body is not valid gzip: {exc}") from None
+        if len(body) > MAX_BODY_BYTES:
+            raise BadRequest(400, f"decoded body over {MAX_BODY_BYTES:,} bytes")
+        if not decoder.eof:
+            raise BadRequest(400, "gzip body is truncated")
+        return body
+
+    def _check_auth(self, payload: dict[str, Any]) -> None:
+        expected = self.server.write_key
+        if expected is None:
+            return
+        header = self.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                user = base64.b64decode(header[6:]).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                user = None
+            if user == expected:
+                return
+        if payload.get("writeKey") == expected:
+            return
+        raise BadRequest(401, "missing or wrong write key")
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(400, f"body must be a JSON object, not {type(payload).__name__}")
+    return payload
+
+
+def _messages_of(payload: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    if path in _SINGLE_ROUTES:
+        kind = _SINGLE_ROUTES[path]
+        if payload.setdefault("type", kind) != kind:
+            raise BadRequest(400, f"{path} takes {kind} messages, not {payload['type']!r}")
+        payload.pop("writeKey", None)
+        return [payload]
+    batch = payload.get("batch")
+    if not isinstance(batch, list):
+        raise BadRequest(400, "batch must be a list of messages")
+    for index, message in enumerate(batch):
+        if not isinstance(message, dict):
+            raise BadRequest(400, f"batch[{index}] must be a JSON object")
+        if not isinstance(message.get("type"), str):
+            raise BadRequest(400, f"batch[{index}] has no type")
+    return batch
+
+
+def _violations(message: dict[str, Any]) -> tuple[str, ...]:
+    try:
+        validate(message)
+    except InvalidEventError as error:
+        return tuple(str(problem) for problem in error.problems)
+    return ()

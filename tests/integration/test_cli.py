@@ -1,0 +1,118 @@
+"""The ``b2b-events`` command: called as ``main([...])``, and ``collect`` as a process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from b2b_events._cli import main
+from b2b_events.collector import running
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = main(list(argv), out=out)
+    return status, out.getvalue()
+
+
+def test_demo_sends_a_lifecycle_and_prints_the_summary() -> None:
+    status, out = run("demo", "--quiet")
+    assert status == 0
+    assert "collector listening on http://127.0.0.1:" in out
+    assert "total                       18     17        1" in out
+    assert "client: 17 tracked, 17 delivered" in out
+    assert "INVALID context.groupId: required" in out
+
+
+def test_demo_live_view_prints_a_line_per_message() -> None:
+    status, out = run("demo")
+    assert status == 0
+    assert sum(1 for line in out.splitlines() if "  user=" in line and "group=" in line) >= 18
+
+
+def test_schema_prints_one_event_or_the_tracking_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = run("schema", "Signed Up")
+    assert status == 0
+    schema = json.loads(out)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    status, out = run("schema", "Invite Sent", "--properties")
+    assert json.loads(out)["required"] == ["invitee_email"]
+    status, out = run("schema")
+    assert len(json.loads(out)["rules"]["events"]) == 10
+    assert run("schema", "Signed Upp")[0] == 2
+    assert "not a B2B SaaS spec event" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run()[0] == 2
+    assert run("nonsense")[0] == 2
+    assert run("collect", "--port", "x")[0] == 2
+    assert "invalid int value" in capsys.readouterr().err
+    assert run("--version")[0] == 0
+
+
+def test_export_writes_the_database_as_an_event_log(tmp_path: Path) -> None:
+    db = tmp_path / "events.sqlite"
+    with running(db=db) as collector:
+        batch = [{"type": "identify", "userId": f"u{i}", "messageId": f"m{i}"} for i in range(3)]
+        assert httpx.post(collector.url + "/v1/batch", json={"batch": batch}).status_code == 200
+    status, out = run("export", str(db))
+    assert status == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["messageId"] for line in lines] == ["m0", "m1", "m2"]
+    assert all("receivedAt" in line for line in lines)
+    target = tmp_path / "out.jsonl"
+    status, out = run("export", str(db), "-o", str(target))
+    assert status == 0
+    assert "3 message(s) written" in out
+    assert len(target.read_text().splitlines()) == 3
+    assert run("export", str(tmp_path / "missing.sqlite"))[0] == 2
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_collect_serves_and_stops_cleanly_on_a_signal(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    db = tmp_path / "events.sqlite"
+    env = {**os.environ, "COLLECTOR_KEY": "secret"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "b2b_events", "collect", "--port", "0", "--db", str(db),
+         "--write-key-env", "COLLECTOR_KEY"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.startswith("listening on http://127.0.0.1:")
+        url = banner.split()[2]
+        message = {"type": "track", "event": "Signed In", "userId": "u", "context": {}}
+        body = {"batch": [message], "writeKey": "secret"}
+        assert httpx.post(url + "/v1/batch", json=body).status_code == 200
+        assert httpx.post(url + "/v1/batch", json={"batch": [message]}).status_code == 401
+        line = process.stdout.readline()
+        assert "Signed In" in line
+        assert "INVALID context.groupId: required" in line
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "stopped; 1 message(s) stored" in out
+    assert json.loads(run("export", str(db))[1])["userId"] == "u"
+
+
+def test_collect_refuses_an_unset_write_key_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("collect", "--write-key-env", "B2B_EVENTS_TEST_UNSET_VARIABLE")[0] == 2
+    assert "is not set" in capsys.readouterr().err
