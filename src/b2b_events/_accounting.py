@@ -42,6 +42,16 @@ DropHook = Callable[[DropReason, list[dict[str, Any]]], object]
 _LOG_EVERY = 10.0  # seconds between two warnings for the same reason
 
 
+def _decode(message: bytes) -> dict[str, Any]:
+    try:
+        decoded = json.loads(message)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict):
+        return decoded
+    return {"raw": message.decode("utf-8", "replace")}  # not expected: our messages are JSON
+
+
 @dataclass(frozen=True)
 class DeliveryStats:
     """A snapshot of a client's counters since it was created (or since a fork).
@@ -133,9 +143,9 @@ class Accounting:
             self._call_hook(reason, messages)
 
     def _call_hook(self, reason: DropReason, messages: Sequence[bytes]) -> None:
+        assert self._on_drop is not None
+        decoded = [_decode(m) for m in messages]
         try:
-            decoded = [json.loads(m) for m in messages]
-            assert self._on_drop is not None
             self._on_drop(reason, decoded)
         except Exception:
             logger.exception("b2b-events: the on_drop hook raised; ignoring it")

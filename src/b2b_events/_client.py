@@ -31,6 +31,20 @@ ENV_ENDPOINT = "B2B_EVENTS_ENDPOINT"
 
 _OVERFLOWS = ("drop_newest", "drop_oldest", "block")
 
+_override: Transport | None = None
+
+
+def override_transport(transport: Transport | None) -> Transport | None:
+    """Make every client created from now on send through ``transport`` (None: stop).
+
+    The seam of ``b2b_events.testing`` and the pytest plugin: while it is set, a
+    ``Client`` ignores its HTTP settings (and needs no write key), delivers
+    synchronously, and nothing leaves the process. Returns the previous override.
+    """
+    global _override
+    previous, _override = _override, transport
+    return previous
+
 
 class Client:
     """Send B2B SaaS events to a Segment-compatible endpoint, batched, in the background.
@@ -126,6 +140,11 @@ class Client:
             ConfigurationError: A missing write key, a bad endpoint or an
                 option out of range.
         """
+        if _override is not None and transport is None:
+            # Under test capture: no HTTP, no key needed, delivered within the call.
+            transport, sync = _override, True
+            endpoint = http_client = proxy = timeout = connect_timeout = gzip = None
+            write_key = write_key or "captured"
         if write_key is None:
             write_key = os.environ.get(ENV_WRITE_KEY)
         if transport is None and not write_key:
@@ -147,23 +166,6 @@ class Client:
                     f"{', '.join(given)} configure the HTTP transport and would be ignored "
                     "with transport=...; configure your transport instead"
                 )
-        self._write_key = write_key or ""
-        self._endpoint: str | None = None
-        if transport is None:
-            self._endpoint = _check_endpoint(endpoint or os.environ.get(ENV_ENDPOINT))
-            if http_client is not None and proxy is not None:
-                raise ConfigurationError("proxy applies to the client we create: set it on yours")
-            transport = HttpTransport(
-                write_key=self._write_key,
-                endpoint=self._endpoint,
-                gzip=True if gzip is None else gzip,
-                timeout=_positive("timeout", 15.0 if timeout is None else timeout),
-                connect_timeout=_positive(
-                    "connect_timeout", 5.0 if connect_timeout is None else connect_timeout
-                ),
-                proxy=proxy,
-                http_client=http_client,
-            )
         if on_invalid not in ("raise", "drop"):
             raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', not {on_invalid!r}")
         if overflow not in _OVERFLOWS:
@@ -192,6 +194,25 @@ class Client:
             sync=sync,
             shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
         )
+        self._write_key = write_key or ""
+        self._endpoint: str | None = None
+        if transport is None:
+            self._endpoint = _check_endpoint(
+                endpoint if endpoint is not None else (os.environ.get(ENV_ENDPOINT) or None)
+            )
+            if http_client is not None and proxy is not None:
+                raise ConfigurationError("proxy applies to the client we create: set it on yours")
+            transport = HttpTransport(
+                write_key=self._write_key,
+                endpoint=self._endpoint,
+                gzip=True if gzip is None else gzip,
+                timeout=_positive("timeout", 15.0 if timeout is None else timeout),
+                connect_timeout=_positive(
+                    "connect_timeout", 5.0 if connect_timeout is None else connect_timeout
+                ),
+                proxy=proxy,
+                http_client=http_client,
+            )
         self._raise_invalid = on_invalid == "raise"
         self._accounting = Accounting(on_drop)
         self._engine = Engine(
@@ -268,16 +289,18 @@ class Client:
 
 
 def _check_endpoint(endpoint: str | None) -> str:
-    endpoint = (endpoint or DEFAULT_ENDPOINT).strip()
+    """An unset endpoint (or empty variable) means Segment's; a given one must be a base URL."""
+    given = DEFAULT_ENDPOINT if endpoint is None else endpoint
     try:
-        url = httpx.URL(endpoint)
+        url = httpx.URL(given.strip())
     except httpx.InvalidURL:
         url = httpx.URL()
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not url.host or url.query or url.fragment:
         raise ConfigurationError(
-            f"endpoint must be an http(s) URL such as {DEFAULT_ENDPOINT}, not {endpoint!r}"
+            f"endpoint must be a base http(s) URL such as {DEFAULT_ENDPOINT}, "
+            f"without query or fragment, not {given!r}"
         )
-    return endpoint
+    return given.strip()
 
 
 def _positive(name: str, value: float) -> float:

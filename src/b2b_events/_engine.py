@@ -33,11 +33,12 @@ logger = logging.getLogger("b2b_events.delivery")
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 
-_AUTH_HINT = {
+_CONFIG_HINT = {
     401: "the write key was not accepted: check it belongs to this source",
     403: "the write key may not send to this source: check the key and the endpoint",
     404: "no such source or path: check the endpoint (e.g. https://api.segment.io) and the key",
 }
+_REDIRECT_HINT = "the endpoint redirects: configure the URL it redirects to (https?)"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Engine:
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
         self._closed = False
         self._close_deadline = math.inf
-        self._auth_logged: set[int] = set()
+        self._misconfig_logged: set[int] = set()
         self._init_state()
         _register_fork_handler(self)
         _open_engines.add(self)
@@ -390,20 +391,20 @@ class Engine:
             reason = "timeout" if self._give_up() else "retries_exhausted"
         else:
             reason = "rejected"
-            if verdict == "auth":
-                self._log_auth_failure(response.status)
+            if verdict == "misconfigured":
+                self._log_misconfiguration(response.status)
         if self._settle(batch):
             self._accounting.drop(reason, batch, _describe(response))
 
-    def _log_auth_failure(self, status: int) -> None:
-        if status in self._auth_logged:
+    def _log_misconfiguration(self, status: int) -> None:
+        if status in self._misconfig_logged:
             return
-        self._auth_logged.add(status)
+        self._misconfig_logged.add(status)
         logger.error(
             "b2b-events: the endpoint answered HTTP %d: %s. "
             "Events are dropped until this is fixed.",
             status,
-            _AUTH_HINT[status],
+            _CONFIG_HINT.get(status, _REDIRECT_HINT),
         )
 
     def _submit_sync(self, data: bytes) -> None:

@@ -20,9 +20,11 @@ from ._transport import Response
 
 __all__ = ["RetryPolicy", "Verdict", "classify", "send_with_retries"]
 
-Verdict = Literal["delivered", "retry", "split", "auth", "rejected"]
+Verdict = Literal["delivered", "retry", "split", "misconfigured", "rejected"]
 
 _NOT_RETRIED_5XX = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
+# Answers that point at the client's settings (key, endpoint) rather than the events.
+_MISCONFIGURED = frozenset({301, 302, 303, 307, 308, 401, 403, 404})
 
 
 def classify(response: Response) -> Verdict:
@@ -38,8 +40,8 @@ def classify(response: Response) -> Verdict:
         return "retry"
     if status in (400, 413):
         return "split"
-    if status in (401, 403, 404):
-        return "auth"
+    if status in _MISCONFIGURED:
+        return "misconfigured"
     return "rejected"
 
 

@@ -51,5 +51,5 @@ def batch_overhead(write_key: str) -> int:
 
 def encode_batch(messages: Sequence[bytes], write_key: str, sent_at: str | None = None) -> bytes:
     """Return the JSON body for ``messages`` (each already serialized), stamped with ``sentAt``."""
-    head, tail = _envelope(write_key, sent_at or sent_at_now())
+    head, tail = _envelope(write_key, sent_at_now() if sent_at is None else sent_at)
     return head + b",".join(messages) + tail

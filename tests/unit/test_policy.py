@@ -30,13 +30,14 @@ from b2b_events._policy import RetryPolicy, Verdict, classify, send_with_retries
         (505, "rejected"),
         (400, "split"),
         (413, "split"),
-        (401, "auth"),
-        (403, "auth"),
-        (404, "auth"),
+        (401, "misconfigured"),
+        (403, "misconfigured"),
+        (404, "misconfigured"),
         (410, "rejected"),
         (422, "rejected"),
         (405, "rejected"),
-        (301, "rejected"),
+        (301, "misconfigured"),
+        (308, "misconfigured"),
     ],
 )
 def test_classify(status: int, verdict: Verdict) -> None:
