@@ -75,6 +75,7 @@ class Engine:
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
         self._closed = False
         self._close_deadline = math.inf
+        self._retry_due = 0.0  # when the retry being waited for is due (0: none)
         self._misconfig_logged: set[int] = set()
         self._init_state()
         _register_fork_handler(self)
@@ -324,14 +325,17 @@ class Engine:
             return True
 
     def _give_up(self) -> bool:
-        return self._closed and time.monotonic() >= self._close_deadline
+        """Closing, and out of time: now, or before the retry being waited for is due."""
+        deadline = self._close_deadline
+        return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
 
     def _sleep(self, seconds: float) -> None:
-        """Wait between attempts; cut short when close() sets a deadline that comes sooner."""
+        """Wait between attempts; end at once if close() leaves no time for the next one."""
         end = time.monotonic() + seconds
         with self._lock:
-            while True:
-                remaining = min(end, self._close_deadline) - time.monotonic()
+            self._retry_due = end  # kept until the next batch: give_up() reads it
+            while not self._give_up():
+                remaining = end - time.monotonic()
                 if remaining <= 0:
                     return
                 self._work.wait(remaining)
@@ -362,6 +366,7 @@ class Engine:
 
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch with retries; split on 400/413; account for every message."""
+        self._retry_due = 0.0
         if self._give_up():
             if self._settle(batch):
                 self._accounting.drop("timeout", batch, "close() ran out of time")

@@ -115,9 +115,14 @@ def send_with_retries(
         if isinstance(error, _RetryableError):
             on_retry(error.response, state.next_action.sleep if state.next_action else 0.0)
 
+    last: list[Response] = []
+
     def attempt() -> Response:
+        if last and give_up():  # woken early (closing): no further attempt
+            raise _RetryableError(last[-1])
         response = send()
         if classify(response) == "retry":
+            last.append(response)
             raise _RetryableError(response)
         return response
 

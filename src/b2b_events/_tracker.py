@@ -163,7 +163,8 @@ class Tracker:
             given = context.get("groupId")
             if given is not None and group_id is not None and given != group_id:
                 self._reject(name, ["context.groupId"], "differs from the group_id argument")
-            ctx = {**context, "library": LIBRARY}
+            ctx = {k: v for k, v in context.items() if v is not None}
+            ctx["library"] = LIBRARY
         if group_id is not None:
             ctx["groupId"] = group_id
         data: dict[str, Any] = {

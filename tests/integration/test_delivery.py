@@ -336,3 +336,41 @@ def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer
         assert client.stats.delivered == 10
     received = server.accepted_ids()
     assert sorted(received) == sorted(parent_ids + report["ids"])
+
+
+def test_close_wakes_a_retry_that_is_waiting(server: BatchServer) -> None:
+    server.responder = lambda request: Reply(429, {"Retry-After": "30"})
+    with make_client(server) as client:
+        signed_in(client, 3)
+        assert server.wait_for(0)
+        while not server.requests:  # the first attempt got its 429; a 30 s wait starts
+            time.sleep(0.01)
+        started = time.monotonic()
+        client.close(timeout=0.5)
+        assert time.monotonic() - started < 5  # not the 30 s Retry-After
+        stats = client.stats
+    assert stats.dropped["timeout"] == 3
+    assert len(server.requests) == 1
+
+
+_TRACK_AT_EXIT_SCRIPT = """
+import atexit, sys
+from b2b_events import Client
+client = Client(write_key="k", endpoint=sys.argv[1])
+# Registered after b2b_events' own exit handler, so it runs first (LIFO): events
+# tracked while the interpreter is shutting down are still delivered.
+atexit.register(lambda: [client.track.signed_in(user_id=f"u{i}", group_id="g")
+                         for i in range(50)])
+"""
+
+
+def test_events_tracked_during_exit_are_delivered(server: BatchServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _TRACK_AT_EXIT_SCRIPT, server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(set(server.accepted_ids())) == 50

@@ -178,6 +178,7 @@ class _Wire(BaseModel):
         alias_generator=to_camel,
         extra="allow",
         frozen=True,
+        allow_inf_nan=False,  # JSON has no NaN or Infinity; serializers would write null
     )
     __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
 
@@ -201,7 +202,7 @@ class B2BContext(Context):
 class Properties(BaseModel):
     """Event properties: snake_case keys on the wire, custom keys allowed as JSON values."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
     __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
 
     semantic: ClassVar[frozenset[str]] = frozenset()

@@ -31,7 +31,10 @@ _REASONS = {
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
     "frozen_instance": "messages are immutable",
+    "finite_number": "must be a finite number (JSON has no NaN or Infinity)",
 }
+# JsonValue reports where in the union it failed (``x.list.0.float``); not part of the path.
+_JSON_VALUE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
 _PATTERNS = {EMAIL_PATTERN: "must be an email address", BLANK_PATTERN: "must not be blank"}
 
 
@@ -60,6 +63,8 @@ def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"][skip:]]
+        if err["type"] == "finite_number":
+            loc = [part for part in loc if part not in _JSON_VALUE_TAGS]
         if err["type"] == "b2b_rule" and err.get("ctx", {}).get("field"):
             loc.append(err["ctx"]["field"])
         problem = Problem(".".join(loc), _reason(err))

@@ -976,3 +976,24 @@ def test_to_json_is_compact_utf8_of_the_wire_dict(tracker: Tracker) -> None:
     raw = message.to_json()
     assert b" " not in raw.replace(b'"Account Created"', b"")
     assert "Café".encode() in raw
+
+
+def test_none_values_in_the_context_mapping_are_left_out(tracker: Tracker) -> None:
+    msg = tracker.signed_in(user_id="u", group_id="g", context={"ip": None, "locale": "en"})
+    assert msg.to_wire()["context"] == {
+        "groupId": "g",
+        "library": {"name": "b2b-events", "version": b2b_events.__version__},
+        "locale": "en",
+    }
+    assert validate(msg.to_wire()) == msg
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinity_are_not_json_values(tracker: Tracker, bad: float) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        tracker.signed_in(user_id="u", group_id="g", properties={"x": bad, "y": [1, {"z": bad}]})
+    reason = "must be a finite number (JSON has no NaN or Infinity)"
+    assert info.value.problems == (
+        Problem("properties.x", reason),
+        Problem("properties.y.1.z", reason),
+    )
