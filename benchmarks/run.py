@@ -122,6 +122,16 @@ def main() -> int:
                 f"{verdict(o['lost'] == 0)} target 0",
             )
         )
+        collector = run("ours", "ingest", str(burst // 2))
+        rows.append(
+            (
+                "collector ingest, gzip batches of 1,000",
+                f"{collector['events_per_s']:,.0f} events/s",
+                "(no local collector)",
+                "",
+                f"{verdict(collector['events_per_s'] >= 50_000)} target >= 50,000/s",
+            )
+        )
     finally:
         sink.terminate()
         sink.wait()

@@ -134,10 +134,49 @@ def burst(lib: str, url: str, settings: str, n: int) -> dict[str, Any]:
     return result
 
 
+def ingest(n: int) -> dict[str, Any]:
+    """Events/s the local collector ingests (gzip batches of 1,000, validation on)."""
+    import gzip
+    import subprocess
+
+    import httpx
+
+    from b2b_events import Tracker
+    from b2b_events.events import Message
+
+    built: list[Message] = []
+    track = Tracker(sink=built.append)
+    for i in range(1_000):
+        track.signed_up(user_id=f"u{i}", group_id="acct_123", **PROPS)
+    batch = b",".join(m.to_json() for m in built)
+    body = gzip.compress(b'{"batch":[' + batch + b'],"writeKey":"k"}', compresslevel=1)
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "b2b_events", "collect", "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert collector.stdout is not None
+        url = collector.stdout.readline().split()[2] + "/v1/batch"
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        with httpx.Client() as http:
+            http.post(url, content=body, headers=headers).raise_for_status()  # warm up
+            start = time.perf_counter()
+            for _ in range(n // 1_000):
+                http.post(url, content=body, headers=headers).raise_for_status()
+            elapsed = time.perf_counter() - start
+    finally:
+        collector.terminate()
+        collector.wait()
+    return {"events_per_s": n / elapsed}
+
+
 def main() -> None:
     lib, scenario = sys.argv[1], sys.argv[2]
     if scenario == "build":
         result = build(lib)
+    elif scenario == "ingest":
+        result = ingest(int(sys.argv[3]))
     else:
         url, settings = sys.argv[3], sys.argv[4]
         result = burst(lib, url, settings, int(sys.argv[5]))
