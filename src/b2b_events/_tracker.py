@@ -30,9 +30,9 @@ from .events import (
     SignedOut,
     SignedUp,
     Track,
+    TrackMessage,
     TrialEnded,
     TrialStarted,
-    validate,
 )
 from .events._common import Library, new_message_id, now
 from .events._errors import invalid_event_error
@@ -49,7 +49,13 @@ LIBRARY: Library = {"name": "b2b-events", "version": __version__}
 
 JsonMap = Mapping[str, Any]
 
-_EVENT_NAMES: dict[type[Message], str] = {cls: name for name, cls in SPEC_EVENTS.items()}
+_GIVEN_TWICE = "given both as a keyword and in the mapping"
+
+_SPEC: dict[type[Message], tuple[str, tuple[str, ...]]] = {
+    cls: (name, tuple(cls.model_fields["properties"].annotation.semantic))  # type: ignore[union-attr]
+    for name, cls in SPEC_EVENTS.items()
+}
+"""Each spec event class: its name and the names of its semantic properties (builder kwargs)."""
 
 
 class Tracker:
@@ -103,90 +109,77 @@ class Tracker:
         self._on_invalid = on_invalid
 
     # -- plumbing ---------------------------------------------------------
+    # Builders pass their arguments as ``locals()``: one dict, read by name here,
+    # so each builder's body is one line and its signature is the documentation.
 
-    def _emit(self, cls: type[M], data: dict[str, Any], name: str) -> M:
+    def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
         """Validate ``data`` as ``cls`` and hand the message to the sink (the one exit)."""
         try:
             message: M = cls.__pydantic_validator__.validate_python(data)
         except ValidationError as exc:
-            self._invalid(invalid_event_error(name, exc, data), data)
-            return cast("M", cls.model_construct(**data))
-        if self._sink is not None:
-            self._sink(message)
-        return message
+            error = invalid_event_error(name, exc, data, before=problems)
+        else:
+            if not problems:
+                if self._sink is not None:
+                    self._sink(message)
+                return message
+            error = InvalidEventError(name, problems)
+        self._invalid(error, data)
+        return cast("M", cls.model_construct(**data))
 
     def _invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._on_invalid is None:
             raise error
         self._on_invalid(error, data)
 
-    def _track(
-        self,
-        cls: type[M],
-        semantic: dict[str, Any],
-        user_id: str | None,
-        anonymous_id: str | None,
-        group_id: str | None,
-        properties: JsonMap | None,
-        context: JsonMap | None,
-        integrations: JsonMap | None,
-        timestamp: datetime | None,
-        message_id: str | None,
-    ) -> M:
-        name = _EVENT_NAMES[cls]
-        props = {key: value for key, value in semantic.items() if value is not None}
+    def _track(self, cls: type[M], args: dict[str, Any]) -> M:
+        name, semantic = _SPEC[cls]
+        props = {}
+        for key in semantic:  # a loop: cheaper than a comprehension on the hot path
+            value = args[key]
+            if value is not None:
+                props[key] = value
+        problems: list[Problem] = []
+        data = self._envelope(args, problems)
+        properties = args["properties"]
         if properties:
-            clash = props.keys() & properties.keys()
-            if clash:
-                self._reject(name, [f"properties.{key}" for key in sorted(clash)])
+            problems += [
+                Problem(f"properties.{key}", _GIVEN_TWICE)
+                for key in sorted(props.keys() & properties.keys())
+            ]
             props.update({k: v for k, v in properties.items() if v is not None})
-        data = self._envelope(
-            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, name
-        )
         data["event"] = name
         data["properties"] = props
-        return self._emit(cls, data, name)
+        return self._emit(cls, data, name, problems)
 
     def _envelope(
-        self,
-        user_id: str | None,
-        anonymous_id: str | None,
-        group_id: str | None,
-        context: JsonMap | None,
-        integrations: JsonMap | None,
-        timestamp: datetime | None,
-        message_id: str | None,
-        name: str,
+        self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
     ) -> dict[str, Any]:
+        """The fields every message has, from the builder's arguments."""
+        group_id = args.get("group_id") if context_group else None
         ctx: dict[str, Any] = {"library": LIBRARY}
+        context = args["context"]
         if context:
             given = context.get("groupId")
             if given is not None and group_id is not None and given != group_id:
-                self._reject(name, ["context.groupId"], "differs from the group_id argument")
+                problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
         if group_id is not None:
             ctx["groupId"] = group_id
+        message_id, timestamp = args["message_id"], args["timestamp"]
         data: dict[str, Any] = {
             "messageId": new_message_id() if message_id is None else message_id,
             "timestamp": now() if timestamp is None else timestamp,
             "context": ctx,
         }
-        if user_id is not None:
-            data["userId"] = user_id
-        if anonymous_id is not None:
-            data["anonymousId"] = anonymous_id
-        if integrations is not None:
-            data["integrations"] = integrations
+        if args["user_id"] is not None:
+            data["userId"] = args["user_id"]
+        if args["anonymous_id"] is not None:
+            data["anonymousId"] = args["anonymous_id"]
+        if args["integrations"] is not None:
+            data["integrations"] = args["integrations"]
         return data
-
-    def _reject(
-        self,
-        name: str,
-        paths: list[str],
-        reason: str = "given both as a keyword and in the mapping",
-    ) -> None:
-        raise InvalidEventError(name, [Problem(path, reason) for path in paths])
 
     # -- the ten B2B SaaS events -------------------------------------------
 
@@ -204,18 +197,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> AccountCreated:
         """Track ``Account Created``: a new account (``group_id``) named ``account_name``."""
-        return self._track(
-            AccountCreated,
-            {"account_name": account_name},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(AccountCreated, locals())
 
     def account_deleted(
         self,
@@ -231,18 +213,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> AccountDeleted:
         """Track ``Account Deleted``."""
-        return self._track(
-            AccountDeleted,
-            {"account_name": account_name},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(AccountDeleted, locals())
 
     def signed_up(
         self,
@@ -264,26 +235,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> SignedUp:
         """Track ``Signed Up``; ``type`` is how they came, e.g. ``"organic"`` or ``"invited"``."""
-        return self._track(
-            SignedUp,
-            {
-                "type": type,
-                "first_name": first_name,
-                "last_name": last_name,
-                "email": email,
-                "phone": phone,
-                "username": username,
-                "title": title,
-            },
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(SignedUp, locals())
 
     def signed_in(
         self,
@@ -299,18 +251,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> SignedIn:
         """Track ``Signed In``."""
-        return self._track(
-            SignedIn,
-            {"username": username},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(SignedIn, locals())
 
     def signed_out(
         self,
@@ -326,18 +267,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> SignedOut:
         """Track ``Signed Out``."""
-        return self._track(
-            SignedOut,
-            {"username": username},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(SignedOut, locals())
 
     def invite_sent(
         self,
@@ -356,23 +286,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> InviteSent:
         """Track ``Invite Sent``: the user invited ``invitee_email`` to the account."""
-        return self._track(
-            InviteSent,
-            {
-                "invitee_email": invitee_email,
-                "invitee_first_name": invitee_first_name,
-                "invitee_last_name": invitee_last_name,
-                "invitee_role": invitee_role,
-            },
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(InviteSent, locals())
 
     def account_added_user(
         self,
@@ -388,18 +302,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> AccountAddedUser:
         """Track ``Account Added User``: ``user_id`` joined the account, as ``role``."""
-        return self._track(
-            AccountAddedUser,
-            {"role": role},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(AccountAddedUser, locals())
 
     def account_removed_user(
         self,
@@ -414,18 +317,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> AccountRemovedUser:
         """Track ``Account Removed User``: ``user_id`` left or was removed from the account."""
-        return self._track(
-            AccountRemovedUser,
-            {},
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(AccountRemovedUser, locals())
 
     def trial_started(
         self,
@@ -443,22 +335,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> TrialStarted:
         """Track ``Trial Started``; dates are ``date``, aware ``datetime`` or ISO-8601 strings."""
-        return self._track(
-            TrialStarted,
-            {
-                "trial_start_date": trial_start_date,
-                "trial_end_date": trial_end_date,
-                "trial_plan_name": trial_plan_name,
-            },
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(TrialStarted, locals())
 
     def trial_ended(
         self,
@@ -476,22 +353,7 @@ class Tracker:
         message_id: str | None = None,
     ) -> TrialEnded:
         """Track ``Trial Ended``; dates are ``date``, aware ``datetime`` or ISO-8601 strings."""
-        return self._track(
-            TrialEnded,
-            {
-                "trial_start_date": trial_start_date,
-                "trial_end_date": trial_end_date,
-                "trial_plan_name": trial_plan_name,
-            },
-            user_id,
-            anonymous_id,
-            group_id,
-            properties,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-        )
+        return self._track(TrialEnded, locals())
 
     # -- other calls ------------------------------------------------------
 
@@ -514,20 +376,13 @@ class Tracker:
         returns a ``SignedUp``); prefer the typed method then. Other names get
         the envelope checks only and come back as ``Track``.
         """
-        data = self._envelope(
-            user_id, anonymous_id, group_id, context, integrations, timestamp, message_id, name
-        )
+        problems: list[Problem] = []
+        data = self._envelope(locals(), problems)
         data["type"] = "track"
         data["event"] = name
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
-        try:
-            message = validate(data)
-        except InvalidEventError as error:
-            self._invalid(error, data)
-            return Track.model_construct(**data)
-        if self._sink is not None:
-            self._sink(message)
-        return message
+        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
+        return cast("AnyMessage", self._emit(cls, data, str(name), problems))
 
     def identify(
         self,
@@ -545,19 +400,11 @@ class Tracker:
 
         ``group_id``, if given, goes in ``context.groupId`` like on the track events.
         """
-        data = self._envelope(
-            user_id,
-            anonymous_id,
-            group_id,
-            context,
-            integrations,
-            timestamp,
-            message_id,
-            "identify",
-        )
+        problems: list[Problem] = []
+        data = self._envelope(locals(), problems)
         data["type"] = "identify"
         data["traits"] = dict(traits) if traits else {}
-        return self._emit(Identify, data, "identify")
+        return self._emit(Identify, data, "identify", problems)
 
     def group(
         self,
@@ -576,10 +423,9 @@ class Tracker:
         Reserved traits include ``name``, ``plan``, ``industry``, ``employees``,
         ``website`` and ``createdAt``.
         """
-        data = self._envelope(
-            user_id, anonymous_id, None, context, integrations, timestamp, message_id, "group"
-        )
+        problems: list[Problem] = []
+        data = self._envelope(locals(), problems, context_group=False)
         data["type"] = "group"
         data["groupId"] = group_id
         data["traits"] = dict(traits) if traits else {}
-        return self._emit(Group, data, "group")
+        return self._emit(Group, data, "group", problems)
