@@ -351,3 +351,17 @@ def test_module_level_drop_mode_follows_the_default_client(transport: MemoryTran
     b2b_events.init(transport=transport, on_invalid="drop")
     b2b_events.track.signed_in(user_id="u_1", group_id="")
     assert b2b_events.default_client().stats.dropped["invalid"] == 1
+
+
+def test_drop_mode_also_covers_arguments_given_twice(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        client.track.signed_in(
+            user_id="u", group_id="g", username="a", properties={"username": "b"}
+        )
+        client.track.signed_in(user_id="u", group_id="g", context={"groupId": "other"})
+        assert client.flush(timeout=5)
+        assert client.stats.dropped["invalid"] == 2
+    assert transport.batches == []
+    assert [reason for reason, _ in drops] == ["invalid", "invalid"]
