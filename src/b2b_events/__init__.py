@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from ._accounting import DROP_REASONS, DeliveryStats, DropReason
+from ._async_client import AsyncClient
 from ._client import Client
 from ._default import close, default_client, flush, group, identify, init, track
 from ._exceptions import (
@@ -22,12 +23,15 @@ from ._exceptions import (
     Problem,
 )
 from ._tracker import Tracker
-from ._transport import HttpTransport, Response, Transport
+from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
 from .events import validate
 
 __all__ = [
     "DROP_REASONS",
+    "AsyncClient",
+    "AsyncHttpTransport",
+    "AsyncTransport",
     "B2BEventsError",
     "Client",
     "ConfigurationError",

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import httpx
 
 from ._accounting import Accounting, DeliveryStats, DropHook
-from ._engine import Engine, EngineOptions, Overflow
+from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy
 from ._tracker import Tracker
@@ -46,7 +46,7 @@ def override_transport(transport: Transport | None) -> Transport | None:
     return previous
 
 
-class Client:
+class _BaseClient:
     """Send B2B SaaS events to a Segment-compatible endpoint, batched, in the background.
 
     ``client.track.signed_up(...)`` validates the event, serializes it and puts it
@@ -67,6 +67,8 @@ class Client:
         identify: ``identify(user_id=..., traits=...)``, as ``Tracker.identify``.
         group: ``group(group_id=..., user_id=..., traits=...)``, as ``Tracker.group``.
     """
+
+    _engine: _Core
 
     def __init__(
         self,
@@ -140,7 +142,8 @@ class Client:
             ConfigurationError: A missing write key, a bad endpoint or an
                 option out of range.
         """
-        if _override is not None and transport is None:
+        self._captured = _override is not None and transport is None
+        if self._captured:
             # Under test capture: no HTTP, no key needed, delivered within the call.
             transport, sync = _override, True
             endpoint = http_client = proxy = timeout = connect_timeout = gzip = None
@@ -202,7 +205,7 @@ class Client:
             )
             if http_client is not None and proxy is not None:
                 raise ConfigurationError("proxy applies to the client we create: set it on yours")
-            transport = HttpTransport(
+            transport = self._http_transport(
                 write_key=self._write_key,
                 endpoint=self._endpoint,
                 gzip=True if gzip is None else gzip,
@@ -215,12 +218,20 @@ class Client:
             )
         self._raise_invalid = on_invalid == "raise"
         self._accounting = Accounting(on_drop)
-        self._engine = Engine(
-            transport, self._accounting, options, batch_overhead=batch_overhead(self._write_key)
+        self._engine = self._new_engine(
+            transport, options, batch_overhead=batch_overhead(self._write_key)
         )
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
         self.group = self.track.group
+
+    # -- what differs between Client and AsyncClient ------------------------
+
+    def _http_transport(self, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def _new_engine(self, transport: Any, options: EngineOptions, *, batch_overhead: int) -> _Core:
+        raise NotImplementedError
 
     # -- the hot path -------------------------------------------------------
 
@@ -239,6 +250,38 @@ class Client:
             raise error
         raw = json.dumps(data, default=str).encode()
         self._accounting.drop("invalid", [raw], str(error))
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._engine.closed
+
+    @property
+    def stats(self) -> DeliveryStats:
+        """Counters since creation: tracked, delivered, dropped by reason, pending, retries."""
+        return self._accounting.snapshot(self._engine.pending())
+
+    def __repr__(self) -> str:
+        target = self._endpoint if self._endpoint is not None else "custom transport"
+        state = "closed" if self.closed else "open"
+        return f"<b2b_events.{type(self).__name__} {target} {state}>"
+
+
+class Client(_BaseClient):
+    __doc__ = _BaseClient.__doc__
+
+    _engine: Engine
+
+    def _http_transport(self, **options: Any) -> HttpTransport:
+        http_client = options.get("http_client")
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise ConfigurationError("http_client must be an httpx.Client")
+        return HttpTransport(**options)
+
+    def _new_engine(
+        self, transport: Transport, options: EngineOptions, *, batch_overhead: int
+    ) -> Engine:
+        return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -261,16 +304,6 @@ class Client:
         """
         self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
 
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` has been called."""
-        return self._engine.closed
-
-    @property
-    def stats(self) -> DeliveryStats:
-        """Counters since creation: tracked, delivered, dropped by reason, pending, retries."""
-        return self._accounting.snapshot(self._engine.pending())
-
     def __enter__(self) -> Client:
         return self
 
@@ -281,11 +314,6 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        target = self._endpoint if self._endpoint is not None else "custom transport"
-        state = "closed" if self.closed else "open"
-        return f"<b2b_events.Client {target} {state}>"
 
 
 def _check_endpoint(endpoint: str | None) -> str:

@@ -20,10 +20,10 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from ._accounting import Accounting, DropReason
-from ._policy import RetryPolicy, classify, send_with_retries
+from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
 from ._transport import Response, Transport
 from ._wire import MAX_BATCH_BYTES
 
@@ -57,19 +57,22 @@ class EngineOptions:
     shutdown_timeout: float = 5.0
 
 
-class Engine:
-    """Queue, worker thread and delivery of one client. Thread-safe; never raises to callers."""
+class _Core:
+    """The queue, its limits and the accounting of every message: shared by both engines.
+
+    Thread-safe: ``submit`` may be called from any thread. A driver (the worker
+    thread of ``Engine``, or the asyncio task of ``AsyncEngine``) takes batches,
+    sends them, and hands each response to ``_conclude``.
+    """
 
     def __init__(
         self,
-        transport: Transport,
         accounting: Accounting,
         options: EngineOptions,
         *,
         batch_overhead: int,
     ) -> None:
-        """Create an engine; nothing starts until the first ``submit``."""
-        self._transport = transport
+        """Set up an empty queue; the driver subclass starts its worker on first use."""
         self._accounting = accounting
         self._opts = options
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
@@ -78,13 +81,10 @@ class Engine:
         self._retry_due = 0.0  # when the retry being waited for is due (0: none)
         self._misconfig_logged: set[int] = set()
         self._init_state()
-        _register_fork_handler(self)
-        _open_engines.add(self)
 
     def _init_state(self) -> None:
         """(Re)create everything a forked child must not share with its parent."""
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # wakes the worker
         self._done = threading.Condition(self._lock)  # wakes flush() and blocked submitters
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
@@ -93,18 +93,21 @@ class Engine:
         self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
         self._flush_waiters = 0
         self._blocked = 0
-        self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
-    # -- the caller's side --------------------------------------------------
+    def _ensure_worker(self) -> None:
+        """With the lock held: make sure a driver will take what is queued."""
+        raise NotImplementedError
+
+    def _wake_worker(self) -> None:
+        """With the lock held: a batch is due (or the queue just got its first message)."""
+        raise NotImplementedError
+
+    def _on_progress(self) -> None:
+        """Messages were settled (flush waiters may be done). Threads use ``_done``."""
 
     def submit(self, data: bytes) -> None:
         """Queue one serialized message, or account for it as dropped. Never blocks unless asked."""
-        if self._pid != os.getpid():  # fork without the at-fork hook (belt and braces)
-            self._after_fork_in_child()
-        if self._opts.sync:
-            self._submit_sync(data)
-            return
         size = len(data)
         reason: DropReason | None = None
         evicted: list[bytes] = []
@@ -119,14 +122,13 @@ class Engine:
                 self._queued_bytes += size
                 self._accepted += 1
                 self._accounting.tracked += 1
-                if self._thread is None:
-                    self._start_worker()
+                self._ensure_worker()
                 if (
                     len(queue) == 1
                     or len(queue) >= self._opts.max_batch_events
                     or self._queued_bytes >= self._budget
                 ):
-                    self._work.notify()
+                    self._wake_worker()
         if evicted:
             self._accounting.drop("queue_full", evicted, "queue at its limit (drop_oldest)")
         if reason is not None:
@@ -163,6 +165,178 @@ class Engine:
             return ("closed" if self._closed else None), []
         return "queue_full", []
 
+    def pending(self) -> int:
+        """Messages accepted and not yet delivered or dropped."""
+        with self._lock:
+            return self._accepted - self._settled
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """Seconds the exit handler gives this engine to deliver what it holds."""
+        return self._opts.shutdown_timeout
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
+
+    def _take_batch(self) -> list[bytes]:
+        """With the lock held, pop the next batch within the count and byte limits."""
+        queue = self._queue
+        limit = self._opts.max_batch_events
+        batch: list[bytes] = []
+        size = 0
+        while queue and len(batch) < limit:
+            cost = len(queue[0]) + (1 if batch else 0)  # a comma between messages
+            if batch and size + cost > self._budget:
+                break
+            message = queue.popleft()
+            batch.append(message)
+            size += cost
+        self._queued_bytes -= sum(len(m) for m in batch)
+        for message in batch:
+            self._inflight[id(message)] = message
+        if self._blocked:
+            self._done.notify_all()
+        return batch
+
+    def _settle(self, messages: Sequence[bytes]) -> bool:
+        """Mark messages as accounted for; False if close() already counted them as timed out."""
+        with self._lock:
+            taken = [self._inflight.pop(id(m), None) for m in messages]
+            if any(m is None for m in taken):
+                return False
+            self._settled += len(messages)
+            self._done.notify_all()
+        self._on_progress()
+        return True
+
+    def _give_up(self) -> bool:
+        """Closing, and out of time: now, or before the retry being waited for is due."""
+        deadline = self._close_deadline
+        return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
+
+    def _on_retry(self, response: Response, wait: float) -> None:
+        self._accounting.add_retry()
+        logger.info(
+            "b2b-events: batch failed (%s), retrying in %.2f s",
+            _describe(response),
+            wait,
+        )
+
+    def _log_misconfiguration(self, status: int) -> None:
+        if status in self._misconfig_logged:
+            return
+        self._misconfig_logged.add(status)
+        logger.error(
+            "b2b-events: the endpoint answered HTTP %d: %s. "
+            "Events are dropped until this is fixed.",
+            status,
+            _CONFIG_HINT.get(status, _REDIRECT_HINT),
+        )
+
+    def _mark_closed(self, deadline: float) -> bool:
+        """With the lock held: stop accepting; return True the first time."""
+        first = not self._closed
+        self._closed = True
+        self._close_deadline = min(self._close_deadline, deadline)
+        self._done.notify_all()
+        return first
+
+    def _drop_leftovers(self) -> None:
+        """Count what is still queued or in flight as dropped (close ran out of time)."""
+        with self._lock:
+            leftovers = list(self._queue) + list(self._inflight.values())
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._inflight.clear()
+            self._settled += len(leftovers)
+            self._done.notify_all()
+        self._on_progress()
+        self._accounting.drop("timeout", leftovers, "close() ran out of time")
+
+    def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
+        if self._settle(batch):
+            self._accounting.drop(reason, batch, detail)
+
+    def _begin(self, batch: list[bytes]) -> bool:
+        """Before sending a batch: False (and the batch dropped) if close() ran out of time."""
+        self._retry_due = 0.0
+        if self._give_up():
+            self._drop_batch(batch, "timeout", "close() ran out of time")
+            return False
+        return True
+
+    def _conclude(self, batch: list[bytes], response: Response) -> list[list[bytes]]:
+        """Account for a batch's final response; return the halves to send if it must split."""
+        verdict = classify(response)
+        if verdict == "delivered":
+            if self._settle(batch):
+                self._accounting.add_delivered(len(batch))
+            return []
+        if verdict == "split" and len(batch) > 1:
+            # 400 or 413 for a batch: halve it until the refused messages stand alone.
+            half = len(batch) // 2
+            return [batch[:half], batch[half:]]
+        if verdict == "misconfigured":
+            self._log_misconfiguration(response.status)
+        reason = drop_reason(verdict, response, giving_up=self._give_up())
+        self._drop_batch(batch, reason, _describe(response))
+        return []
+
+    def _failed(self, batch: list[bytes]) -> None:
+        """A driver hit an unexpected error (logged): account for what of the batch is left."""
+        with self._lock:
+            remaining = [m for m in batch if id(m) in self._inflight]
+        self._drop_batch(remaining, "rejected", "unexpected client error")
+
+
+class Engine(_Core):
+    """The threaded engine: one daemon worker ("b2b-events-worker"), started on first use.
+
+    Also the synchronous mode (``sync=True``): each message is sent in the caller's
+    thread, with the same retry policy and accounting.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        accounting: Accounting,
+        options: EngineOptions,
+        *,
+        batch_overhead: int,
+    ) -> None:
+        """Create an engine; nothing starts until the first ``submit``."""
+        self._transport = transport
+        super().__init__(accounting, options, batch_overhead=batch_overhead)
+        _register_fork_handler(self)
+        _open_engines.add(self)
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self._work = threading.Condition(self._lock)  # wakes the worker
+        self._thread: threading.Thread | None = None
+
+    def submit(self, data: bytes) -> None:
+        """Queue one serialized message (or send it now, in sync mode). Never raises."""
+        if self._pid != os.getpid():  # fork without the at-fork hook (belt and braces)
+            self._after_fork_in_child()
+        if self._opts.sync:
+            self._submit_sync(data)
+            return
+        super().submit(data)
+
+    def _ensure_worker(self) -> None:
+        if self._thread is None:
+            self._start_worker()
+
+    def close_at_exit(self) -> None:
+        """Called by the exit handler: close with ``shutdown_timeout``."""
+        self.close(self._opts.shutdown_timeout)
+
+    def _wake_worker(self) -> None:
+        self._work.notify()
+
     def _start_worker(self) -> None:
         thread = threading.Thread(target=self._run, name="b2b-events-worker", daemon=True)
         try:
@@ -171,13 +345,6 @@ class Engine:
             logger.debug("b2b-events: cannot start the worker thread now", exc_info=True)
             return
         self._thread = thread
-
-    def pending(self) -> int:
-        """Messages accepted and not yet delivered or dropped."""
-        with self._lock:
-            return self._accepted - self._settled
-
-    # -- flush and close ----------------------------------------------------
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
@@ -211,25 +378,15 @@ class Engine:
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
-            first = not self._closed
-            self._closed = True
-            self._close_deadline = min(self._close_deadline, deadline)
+            first = self._mark_closed(deadline)
             self._work.notify_all()
-            self._done.notify_all()
             thread = self._thread
         if thread is not None and thread.is_alive():
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
         else:
             self._drain_here(deadline)
-        with self._lock:
-            leftovers = list(self._queue) + list(self._inflight.values())
-            self._queue.clear()
-            self._queued_bytes = 0
-            self._inflight.clear()
-            self._settled += len(leftovers)
-            self._done.notify_all()
-        self._accounting.drop("timeout", leftovers, "close() ran out of time")
+        self._drop_leftovers()
         if first:
             _open_engines.discard(self)
             try:
@@ -237,18 +394,6 @@ class Engine:
             except Exception:
                 logger.exception("b2b-events: closing the transport failed")
             self._accounting.log_unlogged()
-
-    @property
-    def shutdown_timeout(self) -> float:
-        """Seconds the exit handler gives this engine to deliver what it holds."""
-        return self._opts.shutdown_timeout
-
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` has been called."""
-        return self._closed
-
-    # -- the worker's side --------------------------------------------------
 
     def _run(self) -> None:
         while True:
@@ -294,41 +439,6 @@ class Engine:
                 return self._take_batch()
             self._work.wait(remaining)
 
-    def _take_batch(self) -> list[bytes]:
-        """With the lock held, pop the next batch within the count and byte limits."""
-        queue = self._queue
-        limit = self._opts.max_batch_events
-        batch: list[bytes] = []
-        size = 0
-        while queue and len(batch) < limit:
-            cost = len(queue[0]) + (1 if batch else 0)  # a comma between messages
-            if batch and size + cost > self._budget:
-                break
-            message = queue.popleft()
-            batch.append(message)
-            size += cost
-        self._queued_bytes -= sum(len(m) for m in batch)
-        for message in batch:
-            self._inflight[id(message)] = message
-        if self._blocked:
-            self._done.notify_all()
-        return batch
-
-    def _settle(self, messages: Sequence[bytes]) -> bool:
-        """Mark messages as accounted for; False if close() already counted them as timed out."""
-        with self._lock:
-            taken = [self._inflight.pop(id(m), None) for m in messages]
-            if any(m is None for m in taken):
-                return False
-            self._settled += len(messages)
-            self._done.notify_all()
-            return True
-
-    def _give_up(self) -> bool:
-        """Closing, and out of time: now, or before the retry being waited for is due."""
-        deadline = self._close_deadline
-        return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
-
     def _sleep(self, seconds: float) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
         end = time.monotonic() + seconds
@@ -347,29 +457,16 @@ class Engine:
             logger.debug("b2b-events: transport raised", exc_info=True)
             return Response(0, detail=f"{type(exc).__name__}: {exc}")
 
-    def _on_retry(self, response: Response, wait: float) -> None:
-        self._accounting.add_retry()
-        logger.info(
-            "b2b-events: batch failed (%s), retrying in %.2f s",
-            _describe(response),
-            wait,
-        )
-
     def _deliver_batch(self, batch: list[bytes]) -> None:
         try:
             self._deliver(batch)
         except Exception:  # never let the worker die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
-            remaining = [m for m in batch if id(m) in self._inflight]
-            if self._settle(remaining):
-                self._accounting.drop("rejected", remaining, "unexpected client error")
+            self._failed(batch)
 
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch with retries; split on 400/413; account for every message."""
-        self._retry_due = 0.0
-        if self._give_up():
-            if self._settle(batch):
-                self._accounting.drop("timeout", batch, "close() ran out of time")
+        if not self._begin(batch):
             return
         response = send_with_retries(
             lambda: self._send_once(batch),
@@ -378,39 +475,8 @@ class Engine:
             give_up=self._give_up,
             on_retry=self._on_retry,
         )
-        verdict = classify(response)
-        if verdict == "delivered":
-            if self._settle(batch):
-                self._accounting.add_delivered(len(batch))
-            return
-        if verdict == "split" and len(batch) > 1:
-            # 400 or 413 for a batch: halve it until the refused messages stand alone.
-            half = len(batch) // 2
-            self._deliver(batch[:half])
-            self._deliver(batch[half:])
-            return
-        reason: DropReason
-        if verdict == "split":
-            reason = "oversize" if response.status == 413 else "rejected"
-        elif verdict == "retry":
-            reason = "timeout" if self._give_up() else "retries_exhausted"
-        else:
-            reason = "rejected"
-            if verdict == "misconfigured":
-                self._log_misconfiguration(response.status)
-        if self._settle(batch):
-            self._accounting.drop(reason, batch, _describe(response))
-
-    def _log_misconfiguration(self, status: int) -> None:
-        if status in self._misconfig_logged:
-            return
-        self._misconfig_logged.add(status)
-        logger.error(
-            "b2b-events: the endpoint answered HTTP %d: %s. "
-            "Events are dropped until this is fixed.",
-            status,
-            _CONFIG_HINT.get(status, _REDIRECT_HINT),
-        )
+        for part in self._conclude(batch, response):
+            self._deliver(part)
 
     def _submit_sync(self, data: bytes) -> None:
         with self._lock:
@@ -423,8 +489,6 @@ class Engine:
             self._accounting.drop("closed", [data], _DROP_DETAIL["closed"])
             return
         self._deliver_batch([data])
-
-    # -- fork ------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
         """Fresh locks, queue and thread; the parent's pending messages stay the parent's."""
@@ -460,7 +524,11 @@ def _register_fork_handler(engine: Engine) -> None:
     os.register_at_fork(after_in_child=after_in_child)
 
 
-_open_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+class _ClosesAtExit(Protocol):
+    def close_at_exit(self) -> None: ...
+
+
+_open_engines: weakref.WeakSet[_ClosesAtExit] = weakref.WeakSet()
 
 
 @atexit.register
@@ -471,4 +539,4 @@ def _close_open_engines() -> None:
     sends from this thread, since new threads cannot start at shutdown.
     """
     for engine in list(_open_engines):
-        engine.close(engine.shutdown_timeout)
+        engine.close_at_exit()

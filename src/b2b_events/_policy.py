@@ -10,15 +10,23 @@ the culprit; anything else is final.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import tenacity
 
+from ._accounting import DropReason
 from ._transport import Response
 
-__all__ = ["RetryPolicy", "Verdict", "classify", "send_with_retries"]
+__all__ = [
+    "RetryPolicy",
+    "Verdict",
+    "classify",
+    "drop_reason",
+    "send_with_retries",
+    "send_with_retries_async",
+]
 
 Verdict = Literal["delivered", "retry", "split", "misconfigured", "rejected"]
 
@@ -70,6 +78,71 @@ class _RetryableError(Exception):
         self.response = response
 
 
+class _Controls:
+    """tenacity's stop, wait and before_sleep for one batch: shared by sync and async."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        give_up: Callable[[], bool],
+        on_retry: Callable[[Response, float], None],
+    ) -> None:
+        self.policy = policy
+        self.give_up = give_up
+        self.on_retry = on_retry
+        self.last: Response | None = None
+        self.backoff = tenacity.wait_random_exponential(
+            multiplier=policy.backoff, max=policy.max_backoff
+        )
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        assert state.outcome is not None
+        error = state.outcome.exception()
+        retry_after = error.response.retry_after if isinstance(error, _RetryableError) else None
+        policy = self.policy
+        delay = (
+            min(retry_after, policy.max_retry_after)
+            if retry_after is not None
+            else self.backoff(state)
+        )
+        remaining = policy.max_time - (state.seconds_since_start or 0.0)
+        return max(0.0, min(delay, remaining))
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        return (
+            state.attempt_number >= self.policy.max_attempts
+            or (state.seconds_since_start or 0.0) >= self.policy.max_time
+            or self.give_up()
+        )
+
+    def before_sleep(self, state: tenacity.RetryCallState) -> None:
+        assert state.outcome is not None
+        error = state.outcome.exception()
+        if isinstance(error, _RetryableError):
+            self.on_retry(error.response, state.next_action.sleep if state.next_action else 0.0)
+
+    def before_attempt(self) -> None:
+        """Raise instead of attempting when woken early by close() with no time left."""
+        if self.last is not None and self.give_up():
+            raise _RetryableError(self.last)
+
+    def after_attempt(self, response: Response) -> Response:
+        """Return a final response; raise (to retry) a retryable one."""
+        if classify(response) == "retry":
+            self.last = response
+            raise _RetryableError(response)
+        return response
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "retry": tenacity.retry_if_exception_type(_RetryableError),
+            "stop": self.stop,
+            "wait": self.wait,
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+        }
+
+
 def send_with_retries(
     send: Callable[[], Response],
     policy: RetryPolicy,
@@ -90,51 +163,43 @@ def send_with_retries(
     Returns:
         The last response: a final one, or the last retryable one if the bounds ran out.
     """
-    backoff = tenacity.wait_random_exponential(multiplier=policy.backoff, max=policy.max_backoff)
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        assert state.outcome is not None
-        error = state.outcome.exception()
-        retry_after = error.response.retry_after if isinstance(error, _RetryableError) else None
-        delay = (
-            min(retry_after, policy.max_retry_after) if retry_after is not None else backoff(state)
-        )
-        remaining = policy.max_time - (state.seconds_since_start or 0.0)
-        return max(0.0, min(delay, remaining))
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        return (
-            state.attempt_number >= policy.max_attempts
-            or (state.seconds_since_start or 0.0) >= policy.max_time
-            or give_up()
-        )
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        assert state.outcome is not None
-        error = state.outcome.exception()
-        if isinstance(error, _RetryableError):
-            on_retry(error.response, state.next_action.sleep if state.next_action else 0.0)
-
-    last: list[Response] = []
+    controls = _Controls(policy, give_up, on_retry)
 
     def attempt() -> Response:
-        if last and give_up():  # woken early (closing): no further attempt
-            raise _RetryableError(last[-1])
-        response = send()
-        if classify(response) == "retry":
-            last.append(response)
-            raise _RetryableError(response)
-        return response
+        controls.before_attempt()
+        return controls.after_attempt(send())
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_RetryableError),
-        stop=stop,
-        wait=wait,
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
     try:
-        return retrying(attempt)
+        return tenacity.Retrying(sleep=sleep, **controls.options())(attempt)
     except _RetryableError as exhausted:
         return exhausted.response
+
+
+async def send_with_retries_async(
+    send: Callable[[], Awaitable[Response]],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    give_up: Callable[[], bool],
+    on_retry: Callable[[Response, float], None],
+) -> Response:
+    """``send_with_retries`` for coroutines: the same decisions, awaited."""
+    controls = _Controls(policy, give_up, on_retry)
+
+    async def attempt() -> Response:
+        controls.before_attempt()
+        return controls.after_attempt(await send())
+
+    try:
+        return await tenacity.AsyncRetrying(sleep=sleep, **controls.options())(attempt)
+    except _RetryableError as exhausted:
+        return exhausted.response
+
+
+def drop_reason(verdict: Verdict, response: Response, *, giving_up: bool) -> DropReason:
+    """Why a batch that was not delivered (and is not split further) is dropped."""
+    if verdict == "split":
+        return "oversize" if response.status == 413 else "rejected"
+    if verdict == "retry":
+        return "timeout" if giving_up else "retries_exhausted"
+    return "rejected"

@@ -23,7 +23,14 @@ import httpx
 from ._version import __version__
 from ._wire import encode_batch
 
-__all__ = ["HttpTransport", "Response", "Transport", "parse_retry_after"]
+__all__ = [
+    "AsyncHttpTransport",
+    "AsyncTransport",
+    "HttpTransport",
+    "Response",
+    "Transport",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("b2b_events.transport")
 
@@ -89,7 +96,51 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-class HttpTransport:
+class _HttpBase:
+    """What both HTTP transports share: URL, headers, auth, body encoding, reading answers."""
+
+    def __init__(
+        self,
+        *,
+        write_key: str,
+        endpoint: str,
+        gzip: bool = True,
+        timeout: float = 15.0,
+        connect_timeout: float = 5.0,
+        proxy: str | None = None,
+    ) -> None:
+        self._write_key = write_key
+        self._url = endpoint.rstrip("/") + "/v1/batch"
+        self._gzip = gzip
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._proxy = proxy
+        self._auth = httpx.BasicAuth(write_key, "")
+        self._headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
+        if gzip:
+            self._headers["Content-Encoding"] = "gzip"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self._url!r}, gzip={self._gzip})"
+
+    def _body(self, messages: Sequence[bytes]) -> bytes:
+        """The request body for one attempt: ``sentAt`` is stamped now."""
+        body = encode_batch(messages, self._write_key)
+        if self._gzip:
+            body = gzip_module.compress(body, compresslevel=1, mtime=0)
+        return body
+
+    @staticmethod
+    def _failure(exc: httpx.HTTPError) -> Response:
+        return Response(0, detail=f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Response:
+        detail = "" if response.is_success else response.text[:200]
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return Response(response.status_code, retry_after, detail)
+
+
+class HttpTransport(_HttpBase):
     """``POST {endpoint}/v1/batch`` with httpx: Basic auth, gzip, keep-alive, TLS verified.
 
     The write key goes both in the Basic ``Authorization`` header (user name, empty
@@ -109,24 +160,20 @@ class HttpTransport:
         http_client: httpx.Client | None = None,
     ) -> None:
         """Create a transport; see ``Client`` for the arguments."""
-        self._write_key = write_key
-        self._url = endpoint.rstrip("/") + "/v1/batch"
-        self._gzip = gzip
+        super().__init__(
+            write_key=write_key,
+            endpoint=endpoint,
+            gzip=gzip,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            proxy=proxy,
+        )
         self._owns_client = http_client is None
-        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._proxy = proxy
-        self._auth = httpx.BasicAuth(write_key, "")
-        self._headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
-        if gzip:
-            self._headers["Content-Encoding"] = "gzip"
         self._client = http_client if http_client is not None else self._new_client()
         self._pid = os.getpid()
 
     def _new_client(self) -> httpx.Client:
         return httpx.Client(timeout=self._timeout, proxy=self._proxy, verify=True)
-
-    def __repr__(self) -> str:
-        return f"HttpTransport(url={self._url!r}, gzip={self._gzip})"
 
     def send(self, messages: Sequence[bytes]) -> Response:
         """POST one batch; network failures come back as status 0, never as exceptions."""
@@ -134,23 +181,74 @@ class HttpTransport:
             # A forked child must not share the parent's pooled sockets.
             self._client = self._new_client()
             self._pid = os.getpid()
-        body = encode_batch(messages, self._write_key)
-        if self._gzip:
-            body = gzip_module.compress(body, compresslevel=1, mtime=0)
+        body = self._body(messages)
         try:
             response = self._client.post(
                 self._url, content=body, headers=self._headers, auth=self._auth
             )
         except httpx.HTTPError as exc:
-            return Response(0, detail=f"{type(exc).__name__}: {exc}")
-        detail = ""
-        if not response.is_success:
-            detail = response.text[:200]
-        return Response(
-            response.status_code, parse_retry_after(response.headers.get("Retry-After")), detail
-        )
+            return self._failure(exc)
+        return self._answer(response)
 
     def close(self) -> None:
         """Close the connection pool if this transport created it."""
         if self._owns_client:
             self._client.close()
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """The asyncio counterpart of ``Transport``, for ``AsyncClient``."""
+
+    async def send(self, messages: Sequence[bytes]) -> Response:
+        """Send ``messages`` as one batch; never raise for delivery failures."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Called once, by the client's ``aclose()``."""
+        ...
+
+
+class AsyncHttpTransport(_HttpBase):
+    """``HttpTransport`` on ``httpx.AsyncClient``, for ``AsyncClient``."""
+
+    def __init__(
+        self,
+        *,
+        write_key: str,
+        endpoint: str,
+        gzip: bool = True,
+        timeout: float = 15.0,
+        connect_timeout: float = 5.0,
+        proxy: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        """Create a transport; see ``AsyncClient`` for the arguments."""
+        super().__init__(
+            write_key=write_key,
+            endpoint=endpoint,
+            gzip=gzip,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            proxy=proxy,
+        )
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(
+            timeout=self._timeout, proxy=self._proxy, verify=True
+        )
+
+    async def send(self, messages: Sequence[bytes]) -> Response:
+        """POST one batch; network failures come back as status 0, never as exceptions."""
+        body = self._body(messages)
+        try:
+            response = await self._client.post(
+                self._url, content=body, headers=self._headers, auth=self._auth
+            )
+        except httpx.HTTPError as exc:
+            return self._failure(exc)
+        return self._answer(response)
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this transport created it."""
+        if self._owns_client:
+            await self._client.aclose()

@@ -12,6 +12,9 @@ import b2b_events.events
 
 def test_top_level_public_names_are_pinned() -> None:
     assert sorted(b2b_events.__all__) == [
+        "AsyncClient",
+        "AsyncHttpTransport",
+        "AsyncTransport",
         "B2BEventsError",
         "Client",
         "ConfigurationError",

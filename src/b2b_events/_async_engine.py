@@ -1,0 +1,270 @@
+"""The asyncio engine: the same queue, limits and accounting, driven by an asyncio task.
+
+Everything that decides (queue limits, overflow, batch cuts, retry policy, what a
+response means, drop reasons) is in ``_Core`` and ``_policy``, shared with the
+threaded ``Engine``; this module only waits and sends the asyncio way.
+
+``track`` may be called from the loop or from any other thread: the queue is
+thread-safe, and other threads wake the task with ``call_soon_threadsafe``. The
+task starts on the first call made inside a running loop (a ``track``, or
+``flush``/``aclose``); until then events simply wait in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from ._accounting import Accounting
+from ._engine import EngineOptions, _Core, _open_engines
+from ._policy import send_with_retries_async
+from ._transport import AsyncTransport, Response
+
+__all__ = ["AsyncEngine"]
+
+logger = logging.getLogger("b2b_events.delivery")
+
+
+class AsyncEngine(_Core):
+    """Queue and delivery of one ``AsyncClient``; one asyncio task sends."""
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        accounting: Accounting,
+        options: EngineOptions,
+        *,
+        batch_overhead: int,
+    ) -> None:
+        """Create an engine; the task starts with the first call inside a running loop."""
+        self._transport = transport
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # bound to a loop on first use (Python >= 3.10)
+        self._progress = asyncio.Event()
+        self._transport_closed = False
+        super().__init__(accounting, options, batch_overhead=batch_overhead)
+        _open_engines.add(self)
+
+    # -- hooks of _Core (called with the lock held, from any thread) -----------
+
+    def _ensure_worker(self) -> None:
+        if self._task is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, or no loop yet
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._start)
+            return
+        if self._loop is None:
+            self._loop = loop
+        if loop is self._loop:
+            self._start()
+
+    def _start(self) -> None:
+        """In the loop's thread: start the sending task once."""
+        if self._task is None and self._loop is not None and not self._closed_for_good():
+            self._task = self._loop.create_task(self._run(), name="b2b-events-async-worker")
+
+    def _closed_for_good(self) -> bool:
+        return self._closed and not self._queue
+
+    def _wake_worker(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def _on_progress(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            self._progress.set()
+        else:
+            loop.call_soon_threadsafe(self._progress.set)
+
+    # -- flush and close --------------------------------------------------------
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            target = self._accepted
+            if self._settled >= target:
+                return True
+            self._bind_here()
+            self._flush_waiters += 1
+            self._wake_worker()
+        try:
+            while True:
+                self._progress.clear()
+                with self._lock:
+                    if self._settled >= target:
+                        return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                await _wait(self._progress, remaining)
+        finally:
+            with self._lock:
+                self._flush_waiters -= 1
+
+    async def close(self, timeout: float) -> None:
+        """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._lock:
+            first = self._mark_closed(deadline)
+            self._bind_here()
+            self._wake_worker()
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                task.cancel()  # stuck in a send: what it holds is counted below
+        self._drop_leftovers()
+        if first:
+            _open_engines.discard(self)
+            await self._close_transport()
+            self._accounting.log_unlogged()
+
+    async def _close_transport(self) -> None:
+        if self._transport_closed:
+            return
+        self._transport_closed = True
+        try:
+            await self._transport.aclose()
+        except Exception:
+            logger.exception("b2b-events: closing the transport failed")
+
+    def _bind_here(self) -> None:
+        """With the lock held, inside a running loop: adopt it and start the task."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed():
+            self._loop = loop
+        if loop is self._loop:
+            self._start()
+
+    def close_at_exit(self) -> None:
+        """At interpreter exit the loop is gone: count what is left, and say how to avoid it."""
+        pending = self.pending()
+        if pending:
+            logger.warning(
+                "b2b-events: an AsyncClient was not closed; %d event(s) dropped at exit. "
+                "Call `await client.aclose()` (e.g. in your app's shutdown hook).",
+                pending,
+            )
+        with self._lock:
+            self._closed = True
+        self._drop_leftovers()
+
+    # -- the task -----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                batch = await self._next_batch()
+                if batch is None:
+                    return
+                await self._deliver_batch(batch)
+        except asyncio.CancelledError:
+            # The loop is shutting down (asyncio.run() returned) without aclose():
+            # deliver what we can within shutdown_timeout, count the rest.
+            with self._lock:
+                self._mark_closed(time.monotonic() + self._opts.shutdown_timeout)
+            while batch := self._take():
+                await self._deliver_batch(batch)
+            self._drop_leftovers()
+            await self._close_transport()
+
+    def _take(self) -> list[bytes]:
+        with self._lock:
+            return self._take_batch() if self._queue else []
+
+    async def _next_batch(self) -> list[bytes] | None:
+        """Wait until a batch is due and take it; None means stop."""
+        opts = self._opts
+        first_seen: float | None = None
+        while True:
+            timeout: float | None = None
+            with self._lock:
+                queue = self._queue
+                if not queue:
+                    if self._closed:
+                        return None
+                    first_seen = None
+                elif (
+                    self._closed
+                    or self._flush_waiters
+                    or len(queue) >= opts.max_batch_events
+                    or self._queued_bytes >= self._budget
+                ):
+                    return self._take_batch()
+                else:
+                    now = time.monotonic()
+                    if first_seen is None:
+                        first_seen = now
+                    timeout = first_seen + opts.flush_interval - now
+                    if timeout <= 0:
+                        return self._take_batch()
+                self._wake.clear()  # under the lock: a later submit sets it again
+            await _wait(self._wake, timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait between attempts; end at once if close() leaves no time for the next one."""
+        end = time.monotonic() + seconds
+        self._retry_due = end
+        while not self._give_up():
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            await _wait(self._wake, remaining)
+
+    async def _send_once(self, messages: Sequence[bytes]) -> Response:
+        try:
+            return await self._transport.send(messages)
+        except Exception as exc:  # a custom transport broke its contract: retry it
+            logger.debug("b2b-events: transport raised", exc_info=True)
+            return Response(0, detail=f"{type(exc).__name__}: {exc}")
+
+    async def _deliver_batch(self, batch: list[bytes]) -> None:
+        try:
+            await self._deliver(batch)
+        except Exception:  # never let the task die; account for the batch instead
+            logger.exception("b2b-events: unexpected error while delivering a batch")
+            self._failed(batch)
+
+    async def _deliver(self, batch: list[bytes]) -> None:
+        if not self._begin(batch):
+            return
+        response = await send_with_retries_async(
+            lambda: self._send_once(batch),
+            self._opts.retry,
+            sleep=self._sleep,
+            give_up=self._give_up,
+            on_retry=self._on_retry,
+        )
+        for part in self._conclude(batch, response):
+            await self._deliver(part)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+    """Wait for ``event`` at most ``timeout`` seconds (None: no limit)."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
