@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-PROPS = {
+PROPS: dict[str, Any] = {
     "type": "organic",
     "first_name": "Peter",
     "last_name": "Gibbons",
@@ -95,7 +95,7 @@ def build(lib: str) -> dict[str, Any]:
 
 
 def count(url: str) -> int:
-    with urllib.request.urlopen(url + "/count") as response:  # noqa: S310 - loopback sink
+    with urllib.request.urlopen(url + "/count") as response:
         return int(response.read())
 
 

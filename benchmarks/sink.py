@@ -19,7 +19,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK stall
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _reply(self, body: bytes) -> None:
@@ -29,12 +29,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with _lock:
             count = _count
         self._reply(str(count).encode())
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         global _count  # noqa: PLW0603
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.path == "/reset":

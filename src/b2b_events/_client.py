@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy
 from ._tracker import Tracker
-from ._transport import HttpTransport, Transport
+from ._transport import AsyncTransport, HttpTransport, Transport
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
 
@@ -75,8 +76,8 @@ class _BaseClient:
         *,
         write_key: str | None = None,
         endpoint: str | None = None,
-        transport: Transport | None = None,
-        http_client: httpx.Client | None = None,
+        transport: Transport | AsyncTransport | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
         proxy: str | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
@@ -103,11 +104,13 @@ class _BaseClient:
                 Never logged nor shown in ``repr``.
             endpoint: Base URL; default ``$B2B_EVENTS_ENDPOINT``, else
                 ``https://api.segment.io`` (EU: ``https://events.eu1.segmentapis.com``).
-            transport: Send through this instead of HTTP (tests, custom sinks). Not
+            transport: Send through this instead of HTTP (tests, custom sinks); an
+                ``AsyncTransport`` for ``AsyncClient``. Not
                 combinable with ``endpoint``, ``http_client``, ``proxy``,
                 ``timeout``, ``connect_timeout`` or ``gzip``.
             http_client: An ``httpx.Client`` of yours to send with (its own
-                timeouts, proxies, TLS settings apply); you close it.
+                timeouts, proxies, TLS settings apply); you close it. An
+                ``httpx.AsyncClient`` for ``AsyncClient``.
             proxy: Proxy URL for the HTTP client we create.
             timeout: Seconds to wait for a response (default 15).
             connect_timeout: Seconds to wait for a connection (default 5).
@@ -143,9 +146,11 @@ class _BaseClient:
                 option out of range.
         """
         self._captured = _override is not None and transport is None
+        self._capture_invalid: Callable[[InvalidEventError, dict[str, Any]], object] | None = None
         if self._captured:
             # Under test capture: no HTTP, no key needed, delivered within the call.
             transport, sync = _override, True
+            self._capture_invalid = getattr(_override, "record_invalid", None)
             endpoint = http_client = proxy = timeout = connect_timeout = gzip = None
             write_key = write_key or "captured"
         if write_key is None:
@@ -248,6 +253,8 @@ class _BaseClient:
     def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._raise_invalid:
             raise error
+        if self._captured and self._capture_invalid is not None:
+            self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
         raw = json.dumps(data, default=str).encode()
         self._accounting.drop("invalid", [raw], str(error))
 

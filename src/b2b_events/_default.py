@@ -63,6 +63,18 @@ def default_client() -> Client:
         return _default
 
 
+def _swap_default(client: Client | None) -> Client | None:
+    """Make ``client`` the default client without closing the one it replaces; return that one.
+
+    For ``b2b_events.testing``: a capture installs a captured client for its
+    duration, then puts the previous default back as it was.
+    """
+    global _default
+    with _lock:
+        previous, _default = _default, client
+    return previous
+
+
 def _submit(message: Message) -> None:
     default_client()._submit(message)
 

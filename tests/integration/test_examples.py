@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import io
 import json
@@ -13,6 +14,7 @@ from types import ModuleType
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import httpx
 import pytest
 from batch_server import BatchServer
 
@@ -85,3 +87,27 @@ def test_backfill_script_delivers_and_reports(server: BatchServer) -> None:
     assert result.returncode == 0, result.stderr
     assert "tracked 6, delivered 6, dropped 0" in result.stdout
     assert [m["event"] for m in server.accepted()] == ["Trial Started", "Trial Ended"] * 3
+
+
+def test_fastapi_app_tracks_on_signup_and_flushes_on_shutdown(
+    server: BatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "k")
+    monkeypatch.setenv("B2B_EVENTS_ENDPOINT", server.url)
+    app = load("fastapi_app").app
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):  # start-up ... shutdown
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+                form = {"user_id": "u_1", "account_id": "acct_1", "email": "a@example.com"}
+                response = await http.post("/signup", json=form)
+                assert response.status_code == 201
+                assert server.accepted() == []  # queued, not sent within the request
+        # the lifespan's shutdown awaited aclose(): delivered
+
+    asyncio.run(main())
+    (message,) = server.accepted()
+    assert message["event"] == "Signed Up"
+    assert message["context"]["groupId"] == "acct_1"
+    assert message["properties"] == {"email": "a@example.com", "type": "organic"}
