@@ -124,6 +124,26 @@ def main() -> int:
                 f"{verdict(o['lost'] == 0)} target 0",
             )
         )
+        reset(url)
+        a = run("ours", "async-burst", url, str(burst))
+        rows.append(
+            (
+                "AsyncClient: track() median, vs Client",
+                f"{a['median_us']:.2f} us (p99 {a['p99_us']:.2f})",
+                f"Client: {o['median_us']:.2f} us",
+                f"{o['median_us'] / a['median_us']:.2f}x",
+                "(reported)",
+            )
+        )
+        rows.append(
+            (
+                "AsyncClient: delivered events/s, vs Client",
+                f"{a['events_per_s']:,.0f}",
+                f"Client: {o['events_per_s']:,.0f}",
+                f"{a['events_per_s'] / o['events_per_s']:.2f}x",
+                "(reported)",
+            )
+        )
         collector = run("ours", "ingest", str(burst // 2))
         rows.append(
             (

@@ -134,6 +134,40 @@ def burst(lib: str, url: str, settings: str, n: int) -> dict[str, Any]:
     return result
 
 
+def async_burst(url: str, n: int) -> dict[str, Any]:
+    """``burst`` for AsyncClient: track from a coroutine that yields every 100 calls."""
+    import asyncio
+
+    import b2b_events
+
+    async def main() -> dict[str, Any]:
+        client = b2b_events.AsyncClient(write_key=KEY, endpoint=url)
+        signed_up = client.track.signed_up
+        clock = time.perf_counter_ns
+        samples = [0] * n
+        before = count(url)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for i in range(n):
+            start = clock()
+            signed_up(user_id=f"u{i}", group_id="acct_123", **PROPS)
+            samples[i] = clock() - start
+            if i % 100 == 99:
+                await asyncio.sleep(0)  # as a web app would between requests
+        await client.flush(timeout=120)
+        arrived = await asyncio.to_thread(wait_count, url, before + n, 120.0)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        await client.aclose()
+        return {
+            **percentiles(samples),
+            "delivered": arrived - before,
+            "events_per_s": (arrived - before) / wall,
+            "cpu_us_per_event": cpu / n * 1e6,
+        }
+
+    return asyncio.run(main())
+
+
 def ingest(n: int) -> dict[str, Any]:
     """Events/s the local collector ingests (gzip batches of 1,000, validation on)."""
     import gzip
@@ -175,6 +209,8 @@ def main() -> None:
     lib, scenario = sys.argv[1], sys.argv[2]
     if scenario == "build":
         result = build(lib)
+    elif scenario == "async-burst":
+        result = async_burst(sys.argv[3], int(sys.argv[4]))
     elif scenario == "ingest":
         result = ingest(int(sys.argv[3]))
     else:
