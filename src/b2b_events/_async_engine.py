@@ -71,7 +71,7 @@ class AsyncEngine(_Core):
             self._task = self._loop.create_task(self._run(), name="b2b-events-async-worker")
 
     def _closed_for_good(self) -> bool:
-        return self._closed and not self._queue
+        return self._closed and not self._queue_len()
 
     def _wake_worker(self) -> None:
         loop = self._loop
@@ -187,7 +187,7 @@ class AsyncEngine(_Core):
 
     def _take(self) -> list[bytes]:
         with self._lock:
-            return self._take_batch() if self._queue else []
+            return self._take_batch() if self._queue_len() else []
 
     async def _next_batch(self) -> list[bytes] | None:
         """Wait until a batch is due and take it; None means stop."""
@@ -196,15 +196,15 @@ class AsyncEngine(_Core):
         while True:
             timeout: float | None = None
             with self._lock:
-                queue = self._queue
-                if not queue:
+                queued = self._queue_len()
+                if not queued:
                     if self._closed:
                         return None
                     first_seen = None
                 elif (
                     self._closed
                     or self._flush_waiters
-                    or len(queue) >= opts.max_batch_events
+                    or queued >= opts.max_batch_events
                     or self._queued_bytes >= self._budget
                 ):
                     return self._take_batch()

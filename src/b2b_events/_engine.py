@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from ._accounting import Accounting, DropReason
 from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
-from ._transport import Response, Transport
+from ._transport import Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES
 
 __all__ = ["Engine", "EngineOptions", "Overflow"]
@@ -117,15 +117,15 @@ class _Core:
             elif not self._fits(size):
                 reason, evicted = self._make_room(size)
             if reason is None:
-                queue = self._queue
-                queue.append(data)
-                self._queued_bytes += size
+                reason = self._append(data, size)
+            if reason is None:
                 self._accepted += 1
                 self._accounting.tracked += 1
                 self._ensure_worker()
+                queued = self._queue_len()
                 if (
-                    len(queue) == 1
-                    or len(queue) >= self._opts.max_batch_events
+                    queued == 1
+                    or queued >= self._opts.max_batch_events
                     or self._queued_bytes >= self._budget
                 ):
                     self._wake_worker()
@@ -134,9 +134,29 @@ class _Core:
         if reason is not None:
             self._accounting.drop(reason, [data], _DROP_DETAIL[reason])
 
+    # -- storage: a deque here, a SQLite spool in SpoolEngine (lock held) ------
+
+    def _append(self, data: bytes, size: int) -> DropReason | None:
+        """Store one accepted message; a reason if it could not be stored."""
+        self._queue.append(data)
+        self._queued_bytes += size
+        return None
+
+    def _queue_len(self) -> int:
+        """Messages stored and not yet taken by the driver."""
+        return len(self._queue)
+
+    def _pop_oldest(self) -> bytes | None:
+        """Remove and return the oldest stored message (drop_oldest), if any."""
+        if not self._queue:
+            return None
+        old = self._queue.popleft()
+        self._queued_bytes -= len(old)
+        return old
+
     def _fits(self, size: int) -> bool:
         return (
-            len(self._queue) < self._opts.max_queue_events
+            self._queue_len() < self._opts.max_queue_events
             and self._queued_bytes + size <= self._opts.max_queue_bytes
         )
 
@@ -145,9 +165,7 @@ class _Core:
         policy = self._opts.overflow
         if policy == "drop_oldest":
             evicted: list[bytes] = []
-            while self._queue and not self._fits(size):
-                old = self._queue.popleft()
-                self._queued_bytes -= len(old)
+            while not self._fits(size) and (old := self._pop_oldest()) is not None:
                 evicted.append(old)
             self._settled += len(evicted)
             return (None if self._fits(size) else "queue_full"), evicted
@@ -220,7 +238,7 @@ class _Core:
         self._accounting.add_retry()
         logger.info(
             "b2b-events: batch failed (%s), retrying in %.2f s",
-            _describe(response),
+            response.describe(),
             wait,
         )
 
@@ -281,7 +299,7 @@ class _Core:
         if verdict == "misconfigured":
             self._log_misconfiguration(response.status)
         reason = drop_reason(verdict, response, giving_up=self._give_up())
-        self._drop_batch(batch, reason, _describe(response))
+        self._drop_batch(batch, reason, response.describe())
         return []
 
     def _failed(self, batch: list[bytes]) -> None:
@@ -401,13 +419,14 @@ class Engine(_Core):
                 batch = self._next_batch()
                 if batch is None:
                     return
-            self._deliver_batch(batch)
+            if batch:
+                self._deliver_batch(batch)
 
     def _drain_here(self, deadline: float) -> None:
         """Deliver the queue from the calling thread (no worker: after fork, or at exit)."""
         while time.monotonic() < deadline:
             with self._lock:
-                batch = self._take_batch()
+                batch = self._take_batch() if self._queue_len() else []
             if not batch:
                 return
             self._deliver_batch(batch)
@@ -417,8 +436,8 @@ class Engine(_Core):
         opts = self._opts
         first_seen: float | None = None
         while True:
-            queue = self._queue
-            if not queue:
+            queued = self._queue_len()
+            if not queued:
                 if self._closed:
                     return None
                 first_seen = None
@@ -427,7 +446,7 @@ class Engine(_Core):
             if (
                 self._closed
                 or self._flush_waiters
-                or len(queue) >= opts.max_batch_events
+                or queued >= opts.max_batch_events
                 or self._queued_bytes >= self._budget
             ):
                 return self._take_batch()
@@ -450,13 +469,6 @@ class Engine(_Core):
                     return
                 self._work.wait(remaining)
 
-    def _send_once(self, messages: Sequence[bytes]) -> Response:
-        try:
-            return self._transport.send(messages)
-        except Exception as exc:  # a custom transport broke its contract: retry it as a failure
-            logger.debug("b2b-events: transport raised", exc_info=True)
-            return Response(0, detail=f"{type(exc).__name__}: {exc}")
-
     def _deliver_batch(self, batch: list[bytes]) -> None:
         try:
             self._deliver(batch)
@@ -469,7 +481,7 @@ class Engine(_Core):
         if not self._begin(batch):
             return
         response = send_with_retries(
-            lambda: self._send_once(batch),
+            lambda: send_guarded(self._transport, batch),
             self._opts.retry,
             sleep=self._sleep,
             give_up=self._give_up,
@@ -500,12 +512,6 @@ _DROP_DETAIL: dict[DropReason, str] = {
     "closed": "tracked after close()",
     "queue_full": "queue at its limit",
 }
-
-
-def _describe(response: Response) -> str:
-    if response.status == 0:
-        return response.detail or "network error"
-    return f"HTTP {response.status}" + (f": {response.detail}" if response.detail else "")
 
 
 def _register_fork_handler(engine: Engine) -> None:

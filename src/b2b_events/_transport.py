@@ -30,6 +30,7 @@ __all__ = [
     "Response",
     "Transport",
     "parse_retry_after",
+    "send_guarded",
 ]
 
 logger = logging.getLogger("b2b_events.transport")
@@ -57,6 +58,12 @@ class Response:
         """True for a 2xx."""
         return 200 <= self.status < 300
 
+    def describe(self) -> str:
+        """For logs: ``HTTP 503: <detail>``, or the network error."""
+        if self.status == 0:
+            return self.detail or "network error"
+        return f"HTTP {self.status}" + (f": {self.detail}" if self.detail else "")
+
 
 @runtime_checkable
 class Transport(Protocol):
@@ -74,6 +81,15 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release connections. Called once, by the client's ``close()``."""
         ...
+
+
+def send_guarded(transport: Transport, messages: Sequence[bytes]) -> Response:
+    """``transport.send``; a custom transport that raises counts as a failed attempt."""
+    try:
+        return transport.send(messages)
+    except Exception as exc:  # the transport broke its contract: retry it as a failure
+        logger.debug("b2b-events: transport raised", exc_info=True)
+        return Response(0, detail=f"{type(exc).__name__}: {exc}")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
