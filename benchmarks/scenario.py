@@ -3,6 +3,8 @@
 LIB is ``ours`` (b2b-events) or ``segment`` (segment-analytics-python); SCENARIO is
 ``build``, ``calls`` or ``burst``; SETTINGS is ``defaults`` or ``no-loss`` (the
 incumbent's queue raised so that it drops nothing). Prints one JSON object.
+Event logs: ``ours make-log PATH N``, ``ours validate PATH``, ``ours replay PATH [URL]``
+(no URL: into a local collector started for the run).
 """
 
 from __future__ import annotations
@@ -205,8 +207,108 @@ def ingest(n: int) -> dict[str, Any]:
     return {"events_per_s": n / elapsed}
 
 
+def make_log(path: str, n: int) -> dict[str, Any]:
+    """Write ``n`` archived messages (the ten B2B events, server-set fields on) as .jsonl.gz."""
+    import gzip
+    from datetime import date
+
+    from b2b_events import Tracker
+    from b2b_events.events import Message
+
+    built: list[Message] = []
+    track = Tracker(sink=built.append)
+    start, end = date(2026, 11, 22), date(2026, 12, 6)
+    u, g = "u__N__", "acct__N__"
+    track.account_created(user_id=u, group_id=g, account_name="Initech __N__")
+    track.signed_up(user_id=u, group_id=g, **PROPS)
+    track.signed_in(user_id=u, group_id=g, username="pgibbons")
+    track.invite_sent(user_id=u, group_id=g, invitee_email="milton@initech.com")
+    track.account_added_user(user_id=u, group_id=g, role="member")
+    track.trial_started(
+        user_id=u, group_id=g, trial_plan_name="Pro", trial_start_date=start, trial_end_date=end
+    )
+    track.trial_ended(
+        user_id=u, group_id=g, trial_plan_name="Pro", trial_start_date=start, trial_end_date=end
+    )
+    track.signed_out(user_id=u, group_id=g, username="pgibbons")
+    track.identify(user_id=u, traits={"email": "pgibbons@initech.com"})
+    track.group(group_id=g, user_id=u, traits={"name": "Initech"})
+    server = ',"receivedAt":"2026-11-22T10:00:01.000Z","sentAt":"2026-11-22T10:00:00.500Z"'
+    templates = [m.to_json().decode()[:-1] + server + ',"version":2}\n' for m in built]
+    with gzip.open(path, "wt", compresslevel=1) as out:
+        for i in range(n):
+            line = templates[i % len(templates)].replace("__N__", str(i))
+            out.write(line.replace(built[i % len(built)].message_id, f"bench-{i:09d}"))
+    return {"lines": n}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def validate_log(path: str) -> dict[str, Any]:
+    """``b2b-events validate PATH``, in this process: lines/s on one core, peak RSS."""
+    import io
+
+    from b2b_events._cli import main as cli
+
+    out = io.StringIO()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    status = cli(["validate", path], out=out)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    lines = int(out.getvalue().split()[0].replace(",", ""))
+    return {
+        "status": status,
+        "lines": lines,
+        "lines_per_s": lines / wall,
+        "cpu_us_per_line": cpu / lines * 1e6,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def replay_log(path: str, url: str | None) -> dict[str, Any]:
+    """``replay()`` of PATH to URL, or into a local collector run for it (its own process)."""
+    import subprocess
+
+    from b2b_events import replay
+
+    collector = None
+    if url is None:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "b2b_events", "collect", "--port", "0", "--quiet"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert collector.stdout is not None
+        url = collector.stdout.readline().split()[2]
+    try:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        report = replay(path, endpoint=url, write_key=KEY)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    finally:
+        if collector is not None:
+            collector.terminate()
+            collector.wait()
+    return {
+        "ok": report.ok,
+        "delivered": report.delivered,
+        "events_per_s": report.delivered / wall,
+        "cpu_us_per_event": cpu / max(report.delivered, 1) * 1e6,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def main() -> None:
     lib, scenario = sys.argv[1], sys.argv[2]
+    if scenario == "make-log":
+        print(json.dumps(make_log(sys.argv[3], int(sys.argv[4]))))
+        return
+    if scenario == "validate":
+        print(json.dumps(validate_log(sys.argv[3])))
+        return
+    if scenario == "replay":
+        print(json.dumps(replay_log(sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)))
+        return
     if scenario == "build":
         result = build(lib)
     elif scenario == "async-burst":

@@ -15,6 +15,7 @@ from ._accounting import DROP_REASONS, DeliveryStats, DropReason
 from ._async_client import AsyncClient
 from ._client import Client
 from ._default import close, default_client, flush, group, identify, init, track
+from ._eventlog import EventLogTransport
 from ._exceptions import (
     B2BEventsError,
     ConfigurationError,
@@ -22,6 +23,8 @@ from ._exceptions import (
     MessageTooLargeError,
     Problem,
 )
+from ._reader import LogLine, read_event_log
+from ._replay import ReplayReport, replay
 from ._tracker import Tracker
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
@@ -37,10 +40,13 @@ __all__ = [
     "ConfigurationError",
     "DeliveryStats",
     "DropReason",
+    "EventLogTransport",
     "HttpTransport",
     "InvalidEventError",
+    "LogLine",
     "MessageTooLargeError",
     "Problem",
+    "ReplayReport",
     "Response",
     "Tracker",
     "Transport",
@@ -51,6 +57,8 @@ __all__ = [
     "group",
     "identify",
     "init",
+    "read_event_log",
+    "replay",
     "track",
     "validate",
 ]

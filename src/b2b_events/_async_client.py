@@ -75,6 +75,7 @@ class AsyncClient(_BaseClient):
         Returns:
             True if nothing is pending any more (see ``stats`` for drops), False on timeout.
         """
+        self._flush_record()
         engine = self._engine
         if isinstance(engine, AsyncEngine):
             return await engine.flush(timeout)
@@ -92,6 +93,7 @@ class AsyncClient(_BaseClient):
             await engine.close(budget)
         else:
             engine.close(budget)
+        self._close_record()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -1,4 +1,4 @@
-"""The ``b2b-events`` command: ``collect``, ``demo``, ``export`` and ``schema``.
+"""The ``b2b-events`` command: collect, demo, export, schema, validate and replay.
 
 Exit status: 0 on success, 1 when the work found a problem, 2 for usage errors.
 """
@@ -6,20 +6,28 @@ Exit status: 0 on success, 1 when the work found a problem, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
+from ._client import DEFAULT_ENDPOINT
 from ._demo import run_demo
-from ._exceptions import InvalidEventError
+from ._exceptions import ConfigurationError, InvalidEventError
+from ._progress import progress_display
+from ._reader import STDIN, LogLine, count_lines, find_event_logs, read_file
+from ._replay import ReplayReport, replay
 from ._version import __version__
+from ._wire import MAX_BATCH_EVENTS
 from .collector import Collector, iter_sqlite
-from .events import json_schema, properties_schema, tracking_plan
+from .events import json_schema, properties_schema, tracking_plan, validate
 
 __all__ = ["main"]
 
@@ -70,7 +78,106 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--properties", action="store_true", help="only the properties object's schema"
     )
+
+    check = commands.add_parser(
+        "validate", help="check event logs (JSON lines, gzip, directories, '-' for stdin)"
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or '-'")
+    check.add_argument(
+        "--max-errors", type=_count, default=100, metavar="N", help="invalid lines shown (100)"
+    )
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.add_argument(
+        "--strict", action="store_true", help="track events other than the spec's ten are invalid"
+    )
+
+    send = commands.add_parser(
+        "replay", help="re-send event logs to a Segment-compatible endpoint, resumably"
+    )
+    send.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or '-'")
+    send.add_argument(
+        "--endpoint", default=DEFAULT_ENDPOINT, metavar="URL", help=f"(default {DEFAULT_ENDPOINT})"
+    )
+    send.add_argument(
+        "--write-key-env",
+        metavar="VAR",
+        help="read the write key from environment variable VAR (default: ask for it)",
+    )
+    send.add_argument(
+        "--integrations",
+        type=_json_object,
+        metavar="JSON",
+        help='replace each message\'s integrations, e.g. \'{"All": false, "Mixpanel": true}\'',
+    )
+    send.add_argument(
+        "--event",
+        action="append",
+        metavar="NAME",
+        help="only this event (repeatable; 'identify' and 'group' for those calls)",
+    )
+    send.add_argument("--since", type=_moment, metavar="TIME", help="only timestamps >= TIME")
+    send.add_argument("--until", type=_moment, metavar="TIME", help="only timestamps < TIME")
+    send.add_argument("--rate", type=_rate, metavar="N", help="at most N events per second")
+    send.add_argument("--dry-run", action="store_true", help="validate and count; send nothing")
+    send.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="record progress here; rerunning the same command resumes after it",
+    )
+    send.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=1_000,
+        metavar="N",
+        help=f"messages per request, 1 to {MAX_BATCH_EVENTS:,} (1,000)",
+    )
+    send.add_argument(
+        "--max-errors", type=_count, default=100, metavar="N", help="problem lines shown (100)"
+    )
+    send.add_argument("--quiet", action="store_true", help="no progress, only problems and summary")
     return parser
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_BATCH_EVENTS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_BATCH_EVENTS}, not {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 events per second, not {text}")
+    return value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('must be a JSON object such as {"All": false}')
+    return value
+
+
+def _moment(text: str) -> datetime:
+    """An ISO-8601 date or date-time; without a zone it is UTC (as Segment's timestamps)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 date or date-time (2026-11-22, 2026-11-22T10:00:00Z): {text!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _collect(args: argparse.Namespace, out: TextIO) -> int:
@@ -144,6 +251,221 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _find(paths: Sequence[str]) -> list[str] | None:
+    """The files to read, or None (and a message) when a path is missing or holds no logs."""
+    if sum(path == STDIN for path in paths) > 1:
+        print("b2b-events: '-' (stdin) can be read only once", file=sys.stderr)
+        return None
+    try:
+        files = find_event_logs(paths)
+    except FileNotFoundError as exc:
+        print(f"b2b-events: no such file or directory: {exc.filename}", file=sys.stderr)
+        return None
+    if not files:
+        print(
+            "b2b-events: no event logs (*.jsonl, *.jsonl.gz, *.gz) under " + ", ".join(paths),
+            file=sys.stderr,
+        )
+        return None
+    return files
+
+
+class _Tally:
+    """What ``validate`` counts: lines, invalid lines, by event; the first invalid ones in full."""
+
+    def __init__(self, *, strict: bool, max_errors: int) -> None:
+        self.strict = strict
+        self.max_errors = max_errors
+        self.lines = self.invalid = 0
+        self.by_event: dict[str, list[int]] = {}  # name -> [valid, invalid]
+        self.shown: list[dict[str, Any]] = []
+
+    def add(self, line: LogLine) -> str | None:
+        """Count one line; return ``file:line: problems`` when it is invalid and shown."""
+        self.lines += 1
+        message = line.message
+        if message is None:
+            event, problems = None, [{"path": "", "reason": line.error}]
+            text = f"{line.location}: {line.error}"
+        else:
+            try:
+                typed = validate(message, strict=self.strict)
+            except InvalidEventError as error:
+                self.by_event.setdefault(error.event, [0, 0])[1] += 1
+                event = error.event
+                problems = [{"path": p.path, "reason": p.reason} for p in error.problems]
+                text = f"{line.location}: {error}"
+            else:
+                self.by_event.setdefault(typed.name, [0, 0])[0] += 1
+                return None
+        self.invalid += 1
+        if len(self.shown) >= self.max_errors:
+            return None
+        self.shown.append(
+            {"file": line.file, "line": line.line, "event": event, "problems": problems}
+        )
+        return text
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    files = _find(args.paths)
+    if files is None:
+        return 2
+    tally = _Tally(strict=args.strict, max_errors=args.max_errors)
+    for file in files:
+        for line in read_file(file):
+            text = tally.add(line)
+            if text is not None and not args.json:
+                out.write(text + "\n")
+    lines, invalid, shown = tally.lines, tally.invalid, tally.shown
+    by_event = sorted(tally.by_event.items())
+    if args.json:
+        document = {
+            "files": len(files),
+            "lines": lines,
+            "valid": lines - invalid,
+            "invalid": invalid,
+            "by_event": {name: {"valid": ok, "invalid": bad} for name, (ok, bad) in by_event},
+            "errors": shown,
+            "errors_truncated": invalid > len(shown),
+        }
+        out.write(json.dumps(document, indent=2) + "\n")
+        return 0 if invalid == 0 else 1
+    if invalid > len(shown):
+        out.write(
+            f"... {invalid - len(shown):,} more invalid lines (--max-errors {args.max_errors})\n"
+        )
+    files_text = f"{len(files):,} file" + ("s" if len(files) != 1 else "")
+    out.write(f"{lines:,} lines  {lines - invalid:,} valid  {invalid:,} invalid  in {files_text}\n")
+    if by_event:
+        width = max(len("event"), *(len(name) for name, _ in by_event))
+        out.write(f"  {'event':<{width}}  {'valid':>11}  {'invalid':>9}\n")
+        for name, (ok, bad) in by_event:
+            out.write(f"  {name:<{width}}  {ok:>11,}  {bad:>9,}\n")
+    return 0 if invalid == 0 else 1
+
+
+def _write_key(args: argparse.Namespace) -> str | None:
+    """The write key from ``--write-key-env``, else a prompt on the terminal; never echoed."""
+    if args.dry_run:
+        return ""
+    if args.write_key_env:
+        key = os.environ.get(args.write_key_env)
+        if not key:
+            print(f"b2b-events: ${args.write_key_env} is not set", file=sys.stderr)
+            return None
+        return key
+    if STDIN in args.paths or not sys.stdin.isatty():
+        print(
+            "b2b-events: no terminal to ask for the write key on: pass --write-key-env VAR",
+            file=sys.stderr,
+        )
+        return None
+    key = getpass.getpass("Write key of the destination source: ", stream=sys.stderr).strip()
+    if not key:
+        print("b2b-events: no write key given", file=sys.stderr)
+        return None
+    return key
+
+
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    files = _find(args.paths)
+    if files is None:
+        return 2
+    write_key = _write_key(args)
+    if write_key is None:
+        return 2
+    total = None if args.quiet or STDIN in files else count_lines(files)
+    display = progress_display(out, total=total, max_problems=args.max_errors, quiet=args.quiet)
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        report = replay(
+            *args.paths,
+            endpoint=args.endpoint,
+            write_key=write_key or None,
+            integrations=args.integrations,
+            events=args.event,
+            since=args.since,
+            until=args.until,
+            rate=args.rate,
+            dry_run=args.dry_run,
+            checkpoint=args.checkpoint,
+            max_batch_events=args.batch_size,
+            max_errors=args.max_errors,
+            on_progress=display.update,
+            on_problem=display.problem,
+            stop=stop,
+        )
+    except (ConfigurationError, FileNotFoundError) as error:
+        display.close()
+        print(f"b2b-events: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        display.close()
+        saved = "; the checkpoint holds what was acknowledged" if args.checkpoint else ""
+        print(f"b2b-events: interrupted{saved}", file=sys.stderr)
+        return 1
+    finally:
+        restore()
+    display.close()
+    _print_summary(report, args, out)
+    return 0 if report.ok else 1
+
+
+def _print_summary(report: ReplayReport, args: argparse.Namespace, out: TextIO) -> None:
+    if report.dry_run:
+        sent, timing = f"{report.selected:,} to send", f"{report.elapsed:.1f} s"
+    else:
+        rate = report.delivered_now / max(report.elapsed, 1e-9)
+        sent, timing = (
+            f"{report.delivered:,} delivered",
+            f"{report.elapsed:.1f} s, {rate:,.0f} ev/s",
+        )
+    out.write(
+        f"{report.lines:,} lines  {sent}  {report.invalid:,} invalid  "
+        f"{report.filtered:,} filtered out  {report.rejected:,} refused  ({timing})\n"
+    )
+    if report.resumed_lines:
+        out.write(f"resumed after {report.resumed_lines:,} lines done by earlier runs\n")
+    if report.dry_run:
+        out.write("dry run: nothing was sent\n")
+    elif report.resume_from is not None:
+        why = f"stopped: {report.stopped}" if report.stopped else "interrupted"
+        again = (
+            "run the same command to resume"
+            if args.checkpoint
+            else "use --checkpoint FILE to be able to resume"
+        )
+        out.write(f"{why}\nnot delivered from {report.resume_from} on; {again}\n")
+    if report.invalid:
+        out.write("invalid lines were skipped, not sent")
+        out.write(" (some reported by earlier runs)\n" if report.resumed_lines else "\n")
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """First Ctrl-C (or SIGTERM): stop after the batch in flight. Second: quit at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "\nb2b-events: stopping after the batch in flight (Ctrl-C again to quit at once)",
+            file=sys.stderr,
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -162,4 +484,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return run_demo(out, live=not args.quiet)
     if args.command == "export":
         return _export(args, out)
+    if args.command == "validate":
+        return _validate(args, out)
+    if args.command == "replay":
+        return _replay(args, out)
     return _schema(args, out)

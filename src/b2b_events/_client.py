@@ -17,6 +17,7 @@ import httpx
 
 from ._accounting import Accounting, DeliveryStats, DropHook
 from ._engine import Engine, EngineOptions, Overflow, _Core
+from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy
 from ._tracker import Tracker
@@ -96,6 +97,8 @@ class _BaseClient:
         max_retry_after: float = 60.0,
         retry_backoff: float = 0.5,
         shutdown_timeout: float = 5.0,
+        record: str | os.PathLike[str] | None = None,
+        record_max_bytes: int | None = None,
     ) -> None:
         """Create a client. Nothing is sent, and no thread started, until the first event.
 
@@ -140,6 +143,18 @@ class _BaseClient:
                 capped at 30 s ("full jitter").
             shutdown_timeout: Seconds the exit handler, and ``close()`` without a
                 timeout, give to delivering what is still queued.
+            record: Also write every event the client accepts to this event log
+                (``*.jsonl``, or ``*.jsonl.gz`` for gzip), one wire message per
+                line, when it is tracked: before delivery, so events later
+                dropped (queue full, endpoint down) are in it too, and
+                ``b2b-events replay`` can re-send them with their ``messageId``.
+                Invalid and oversized events are not written. Safe from any
+                thread; one process per path. A failed write is logged once
+                and ends recording, never delivery. To write without sending,
+                use ``transport=EventLogTransport(path)``.
+            record_max_bytes: Start a new file before the log would hold more
+                than this many bytes (uncompressed); the finished one is renamed
+                ``<name>.000001.jsonl[.gz]``, then ``.000002``, ... Default: no limit.
 
         Raises:
             ConfigurationError: A missing write key, a bad endpoint or an
@@ -159,48 +174,31 @@ class _BaseClient:
             raise ConfigurationError(
                 f"no write key: pass Client(write_key=...) or set ${ENV_WRITE_KEY}"
             )
-        http_options = {
-            "endpoint": endpoint,
-            "http_client": http_client,
-            "proxy": proxy,
-            "timeout": timeout,
-            "connect_timeout": connect_timeout,
-            "gzip": gzip,
-        }
-        if transport is not None:
-            given = [name for name, value in http_options.items() if value is not None]
-            if given:
-                raise ConfigurationError(
-                    f"{', '.join(given)} configure the HTTP transport and would be ignored "
-                    "with transport=...; configure your transport instead"
-                )
+        _check_http_options(
+            transport,
+            endpoint=endpoint,
+            http_client=http_client,
+            proxy=proxy,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            gzip=gzip,
+        )
         if on_invalid not in ("raise", "drop"):
             raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', not {on_invalid!r}")
-        if overflow not in _OVERFLOWS:
-            raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, not {overflow!r}")
-        if block_timeout is not None and overflow != "block":
-            raise ConfigurationError("block_timeout applies only to overflow='block'")
-        if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
-            raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be >= 0")
-        options = EngineOptions(
-            max_queue_events=_at_least_one("max_queue_events", max_queue_events),
-            max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
+        _check_record(record, record_max_bytes)
+        options = _engine_options(
+            max_queue_events=max_queue_events,
+            max_queue_bytes=max_queue_bytes,
             overflow=overflow,
-            block_timeout=_positive(
-                "block_timeout", 1.0 if block_timeout is None else block_timeout
-            ),
+            block_timeout=block_timeout,
             max_batch_events=max_batch_events,
-            flush_interval=_positive("flush_interval", flush_interval),
-            retry=RetryPolicy(
-                max_attempts=max_retries + 1,
-                max_time=_positive("max_retry_time", max_retry_time),
-                max_retry_after=_positive("max_retry_after", max_retry_after),
-                backoff=_positive("retry_backoff", retry_backoff),
-            ),
+            flush_interval=flush_interval,
+            max_retries=max_retries,
+            max_retry_time=max_retry_time,
+            max_retry_after=max_retry_after,
+            retry_backoff=retry_backoff,
             sync=sync,
-            shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
+            shutdown_timeout=shutdown_timeout,
         )
         self._write_key = write_key or ""
         self._endpoint: str | None = None
@@ -208,8 +206,6 @@ class _BaseClient:
             self._endpoint = _check_endpoint(
                 endpoint if endpoint is not None else (os.environ.get(ENV_ENDPOINT) or None)
             )
-            if http_client is not None and proxy is not None:
-                raise ConfigurationError("proxy applies to the client we create: set it on yours")
             transport = self._http_transport(
                 write_key=self._write_key,
                 endpoint=self._endpoint,
@@ -226,6 +222,8 @@ class _BaseClient:
         self._engine = self._new_engine(
             transport, options, batch_overhead=batch_overhead(self._write_key)
         )
+        # Opened last: nothing after it can refuse the options and leave the file open.
+        self._record = _open_record(record, record_max_bytes)
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
         self.group = self.track.group
@@ -248,6 +246,8 @@ class _BaseClient:
                 raise error
             self._accounting.drop("oversize", [data], str(error))
             return
+        if self._record is not None:
+            self._record.write(data)
         self._engine.submit(data)
 
     def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
@@ -257,6 +257,14 @@ class _BaseClient:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
         raw = json.dumps(data, default=str).encode()
         self._accounting.drop("invalid", [raw], str(error))
+
+    def _flush_record(self) -> None:
+        if self._record is not None:
+            self._record.flush()
+
+    def _close_record(self) -> None:
+        if self._record is not None:
+            self._record.close()
 
     @property
     def closed(self) -> bool:
@@ -301,6 +309,7 @@ class Client(_BaseClient):
         Returns:
             True if nothing is pending any more (see ``stats`` for drops), False on timeout.
         """
+        self._flush_record()
         return self._engine.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
@@ -310,6 +319,7 @@ class Client(_BaseClient):
         ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
         """
         self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
+        self._close_record()
 
     def __enter__(self) -> Client:
         return self
@@ -336,6 +346,82 @@ def _check_endpoint(endpoint: str | None) -> str:
             f"without query or fragment, not {given!r}"
         )
     return given.strip()
+
+
+def _check_http_options(transport: object, **given: object) -> None:
+    """Refuse HTTP options that would be ignored, instead of ignoring them silently."""
+    named = [name for name, value in given.items() if value is not None]
+    if transport is not None and named:
+        raise ConfigurationError(
+            f"{', '.join(named)} configure the HTTP transport and would be ignored "
+            "with transport=...; configure your transport instead"
+        )
+    if given["http_client"] is not None:
+        ours = [n for n in ("proxy", "timeout", "connect_timeout") if given[n] is not None]
+        if ours:
+            raise ConfigurationError(
+                f"{', '.join(ours)} apply to the HTTP client we create: "
+                "set them on your http_client instead"
+            )
+
+
+def _engine_options(
+    *,
+    max_queue_events: int,
+    max_queue_bytes: int,
+    overflow: Overflow,
+    block_timeout: float | None,
+    max_batch_events: int,
+    flush_interval: float,
+    max_retries: int,
+    max_retry_time: float,
+    max_retry_after: float,
+    retry_backoff: float,
+    sync: bool,
+    shutdown_timeout: float,
+) -> EngineOptions:
+    """Check the queue, batching and retry options; every error names the option."""
+    if overflow not in _OVERFLOWS:
+        raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, not {overflow!r}")
+    if block_timeout is not None and overflow != "block":
+        raise ConfigurationError("block_timeout applies only to overflow='block'")
+    if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
+        raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
+    if max_retries < 0:
+        raise ConfigurationError("max_retries must be >= 0")
+    return EngineOptions(
+        max_queue_events=_at_least_one("max_queue_events", max_queue_events),
+        max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
+        overflow=overflow,
+        block_timeout=_positive("block_timeout", 1.0 if block_timeout is None else block_timeout),
+        max_batch_events=max_batch_events,
+        flush_interval=_positive("flush_interval", flush_interval),
+        retry=RetryPolicy(
+            max_attempts=max_retries + 1,
+            max_time=_positive("max_retry_time", max_retry_time),
+            max_retry_after=_positive("max_retry_after", max_retry_after),
+            backoff=_positive("retry_backoff", retry_backoff),
+        ),
+        sync=sync,
+        shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
+    )
+
+
+def _check_record(record: str | os.PathLike[str] | None, max_bytes: int | None) -> None:
+    if record is not None:
+        split_log_name(record)
+    if max_bytes is not None:
+        if record is None:
+            raise ConfigurationError("record_max_bytes applies only with record=...")
+        _at_least_one("record_max_bytes", max_bytes)
+
+
+def _open_record(
+    record: str | os.PathLike[str] | None, max_bytes: int | None
+) -> EventLogWriter | None:
+    if record is None:
+        return None
+    return EventLogWriter(record, max_bytes=max_bytes, log_errors=True)
 
 
 def _positive(name: str, value: float) -> float:

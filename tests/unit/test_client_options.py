@@ -176,9 +176,19 @@ def test_transport_with_an_http_client_is_a_configuration_error() -> None:
         Client(transport=FakeTransport(), http_client=http_client)
 
 
-def test_proxy_with_an_http_client_is_a_configuration_error() -> None:
-    with httpx.Client() as http_client, pytest.raises(ConfigurationError, match="proxy"):
-        Client(write_key="k", http_client=http_client, proxy="http://proxy.example.test:3128")
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("proxy", "http://proxy.example.test:3128"), ("timeout", 3.0), ("connect_timeout", 1.0)],
+)
+def test_http_client_options_with_an_http_client_are_configuration_errors(
+    option: str, value: Any
+) -> None:
+    """They would silently not apply to a client the caller built."""
+    with (
+        httpx.Client() as http_client,
+        pytest.raises(ConfigurationError, match=f"{option} apply to the HTTP client we create"),
+    ):
+        Client(write_key="k", http_client=http_client, **{option: value})
 
 
 def test_an_http_client_alone_is_accepted_and_left_open() -> None:

@@ -76,6 +76,8 @@ def iso_timestamp(value: datetime) -> str:
 
 
 def _is_number(value: Any) -> bool:
+    if isinstance(value, str) and ":" in value:
+        return False  # an ISO-8601 date-time; float() never accepts ":" (and raising is slow)
     if isinstance(value, (str, bytes)):
         try:
             float(value)

@@ -1,0 +1,733 @@
+"""``replay()``: re-send event logs to a Segment-compatible endpoint, resumably.
+
+The data path: ``read_event_log`` (files, trees, gzip, stdin) -> prepare each
+message (server-set fields dropped, ``integrations`` rewritten) -> ``validate``
+-> filters -> batches within Segment's limits -> one sender thread that posts
+them with the client's transport and retry policy (``send_with_retries``,
+``classify``: the same rules for 429, ``Retry-After`` and 5xx), in order.
+Reading and validating overlap with the request in flight; a queue of two
+batches keeps memory flat.
+
+Each acknowledged batch advances the checkpoint (``_checkpoint.py``), so a rerun
+of the same command after Ctrl-C or a crash resumes with nothing lost, re-sending
+at most what was in flight, with the same ``messageId``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import from_json, to_json
+
+from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
+from ._client import _check_endpoint, _positive
+from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
+from ._policy import RetryPolicy, classify, send_with_retries
+from ._reader import STDIN, STDIN_NAME, LogLine, find_event_logs, read_file
+from ._transport import HttpTransport, Response, Transport, send_guarded
+from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
+from .events import validate
+
+__all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
+
+logger = logging.getLogger("b2b_events.replay")
+
+SERVER_SET_FIELDS = (
+    "receivedAt",
+    "sentAt",
+    "version",
+    "originalTimestamp",
+    "projectId",
+    "writeKey",
+)
+"""Dropped from each archived message before it is re-sent.
+
+Segment sets ``receivedAt``, ``originalTimestamp``, ``version`` and ``projectId`` (the
+source) on arrival, and ``sentAt`` per request (SPEC.md, "Common fields"); a
+``writeKey`` inside a message is the original sender's credential, never forwarded.
+"""
+
+_CHECKPOINT_EVERY = 0.5  # seconds between two checkpoint saves (and always at the end)
+_RATE_SLICE = 0.1  # with a rate, a batch holds at most this many seconds of events
+_PUT_POLL = 0.1  # seconds between checks for a stop while the sender's queue is full
+# messageIds derived from a line's content, for archived lines that have none.
+_DERIVED_IDS = uuid.UUID("5b0e2f4c-6a43-4f0e-9a7c-3c1d8e2b9f10")
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What a replay did, over every run of it when resumed from a checkpoint.
+
+    Attributes:
+        lines: Non-blank lines read.
+        invalid: Lines skipped because they are not valid messages (never sent).
+        filtered: Valid lines left out by the ``events``/``since``/``until`` filters.
+        selected: Valid lines that passed the filters: the ones to send.
+        delivered: Of those, acknowledged by the endpoint (0 in a dry run).
+        rejected: Of those, refused for good by the endpoint (HTTP 400 or 413
+            for that message alone).
+        retries: Attempts this run retried (network errors, 429, 5xx).
+        resumed_lines: Lines settled by earlier runs, per the checkpoint.
+        delivered_now: Messages this run delivered (``delivered`` counts earlier runs too).
+        files: Input files read by this run.
+        position: Lines settled (acknowledged, skipped or filtered), blank ones
+            included: the progress through the inputs.
+        elapsed: Seconds this run took.
+        dry_run: Nothing was sent.
+        interrupted: Stopped before the end on request (Ctrl-C, ``stop``).
+        stopped: Why the replay gave up before the end (the endpoint kept
+            failing or refused the key), or None.
+        resume_from: ``file:line`` of the first line not settled, where a rerun
+            with the same checkpoint starts; None once everything is settled.
+        errors: ``file:line: event: path: reason`` for the first invalid or
+            rejected lines (up to ``max_errors``).
+    """
+
+    lines: int = 0
+    invalid: int = 0
+    filtered: int = 0
+    selected: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    retries: int = 0
+    resumed_lines: int = 0
+    delivered_now: int = 0
+    files: int = 0
+    position: int = 0
+    elapsed: float = 0.0
+    dry_run: bool = False
+    interrupted: bool = False
+    stopped: str | None = None
+    resume_from: str | None = None
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def undelivered(self) -> int:
+        """Valid, selected messages not delivered (0 in a dry run)."""
+        return 0 if self.dry_run else self.selected - self.delivered
+
+    @property
+    def ok(self) -> bool:
+        """True when every line was valid and every selected message delivered."""
+        return (
+            self.invalid == 0
+            and self.undelivered == 0
+            and not self.interrupted
+            and self.stopped is None
+        )
+
+
+def prepare_for_replay(
+    message: dict[str, Any], integrations: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Turn an archived message into one to re-send (in place; returned for convenience).
+
+    Drops ``SERVER_SET_FIELDS``; a message without ``timestamp`` takes its
+    ``originalTimestamp``, else its ``receivedAt`` (when Segment stamped it), so
+    it keeps the time it happened. ``messageId`` is kept, so destinations
+    de-duplicate; a message without one gets one derived from its content (the
+    same on every run). ``integrations``, when given, replaces the message's.
+    """
+    if "messageId" not in message:
+        canonical = json.dumps(message, sort_keys=True, separators=(",", ":"), default=str)
+        message["messageId"] = str(uuid.uuid5(_DERIVED_IDS, canonical))
+    original = message.pop("originalTimestamp", None)
+    received = message.pop("receivedAt", None)
+    if message.get("timestamp") is None:
+        stamp = original if original is not None else received
+        if stamp is not None:
+            message["timestamp"] = stamp
+    for name in ("sentAt", "version", "projectId", "writeKey"):
+        message.pop(name, None)
+    if integrations is not None:
+        message["integrations"] = dict(integrations)
+    return message
+
+
+def replay(
+    *paths: str | os.PathLike[str],
+    endpoint: str | None = None,
+    write_key: str | None = None,
+    transport: Transport | None = None,
+    integrations: Mapping[str, Any] | None = None,
+    events: Iterable[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    rate: float | None = None,
+    dry_run: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    max_batch_events: int = 1_000,
+    max_retries: int = 10,
+    max_retry_time: float = 120.0,
+    max_retry_after: float = 60.0,
+    retry_backoff: float = 0.5,
+    max_errors: int = 100,
+    on_progress: Callable[[ReplayReport], object] | None = None,
+    on_problem: Callable[[str], object] | None = None,
+    stop: threading.Event | None = None,
+) -> ReplayReport:
+    """Re-send the messages of event logs, validated, in order, resumable.
+
+    Every line is validated (``b2b_events.validate``) after its server-set
+    fields are dropped (``prepare_for_replay``); invalid lines are reported
+    and never sent. Batches go out one at a time, in order, with the client's
+    retry policy; a message the endpoint refuses alone (400/413) is counted as
+    rejected and the replay goes on. When the endpoint keeps failing (retries
+    exhausted) or refuses the key (401, 403, 404), the replay stops there: a
+    rerun with the same ``checkpoint`` resumes from the last acknowledged batch.
+
+    Args:
+        paths: Files (plain or gzip), directories (every ``*.jsonl``,
+            ``*.jsonl.gz`` and ``*.gz`` below, sorted) or ``-`` for stdin.
+        endpoint: Base URL (default ``https://api.segment.io``).
+        write_key: The destination source's write key (not needed for a dry run).
+        transport: Send through this instead of HTTP; you close it.
+        integrations: Replace each message's ``integrations`` with this, e.g.
+            ``{"All": False, "Mixpanel": True}`` to target one destination.
+        events: Only these event names (``identify`` / ``group`` for those calls).
+        since: Only messages whose ``timestamp`` is at or after this (aware) time.
+        until: Only messages whose ``timestamp`` is before this (aware) time.
+        rate: At most this many events per second, on average from the start.
+        dry_run: Read, validate, filter and count; send nothing, save no checkpoint.
+        checkpoint: A file recording the acknowledged frontier; when it exists
+            the replay resumes after it (same inputs, endpoint and filters only).
+        max_batch_events: Most messages per request (1 to 2,500).
+        max_retries: Retries of one batch after its first attempt.
+        max_retry_time: Seconds after which a batch is no longer retried.
+        max_retry_after: Cap, in seconds, on the endpoint's ``Retry-After``.
+        retry_backoff: Base of the exponential backoff, in seconds.
+        max_errors: How many problem lines ``ReplayReport.errors`` keeps.
+        on_progress: Called with a report after each acknowledged batch (from
+            the sender thread).
+        on_problem: Called with each invalid or rejected line's description.
+        stop: Set it to stop after the batch in flight (what Ctrl-C does in
+            the CLI); the checkpoint then holds what was acknowledged.
+
+    Returns:
+        The report; ``report.ok`` is True when everything valid was delivered.
+
+    Raises:
+        ConfigurationError: Options that cannot work, or a checkpoint of another replay.
+        FileNotFoundError: An input path does not exist.
+        KeyboardInterrupt: Ctrl-C without ``stop`` handling; the checkpoint is
+            saved first.
+
+    Example:
+        >>> report = replay(  # doctest: +SKIP
+        ...     "segment-logs/", write_key=key, checkpoint="replay.ckpt",
+        ...     integrations={"All": False, "Mixpanel": True},
+        ... )
+        >>> report.delivered, report.invalid  # doctest: +SKIP
+        (1204120, 217)
+    """
+    if isinstance(events, str):  # one name given as a string, not its letters
+        events = [events]
+    wanted = frozenset(events) if events is not None else None
+    _check_options(
+        paths=paths,
+        rate=rate,
+        max_batch_events=max_batch_events,
+        max_retries=max_retries,
+        since=since,
+        until=until,
+        integrations=integrations,
+    )
+    if transport is not None and endpoint is not None:
+        raise ConfigurationError("endpoint configures the HTTP transport: not with transport=...")
+    target = "custom transport" if transport is not None else _check_endpoint(endpoint)
+    if transport is None and not dry_run and not write_key:
+        raise ConfigurationError("replay needs the write key of the source to send to")
+    files = find_event_logs(paths)
+    options = {  # what decides which messages are sent, and where: a checkpoint is for these
+        "inputs": [
+            name if name == STDIN else os.path.abspath(name)
+            for name in [os.fspath(path) for path in paths]
+        ],
+        "endpoint": target,
+        "events": sorted(wanted) if wanted is not None else None,
+        "since": since.isoformat() if since is not None else None,
+        "until": until.isoformat() if until is not None else None,
+        "integrations": dict(integrations) if integrations is not None else None,
+    }
+    digest = fingerprint(options)
+    frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
+    policy = RetryPolicy(
+        max_attempts=max_retries + 1,
+        max_time=_positive("max_retry_time", max_retry_time),
+        max_retry_after=_positive("max_retry_after", max_retry_after),
+        backoff=_positive("retry_backoff", retry_backoff),
+    )
+    owned: Transport | None = None
+    if transport is None and not dry_run:
+        owned = transport = HttpTransport(write_key=write_key or "", endpoint=target)
+    run = _Run(
+        files=files,
+        frontier=frontier or Frontier(),
+        integrations=integrations,
+        events=wanted,
+        since=since,
+        until=until,
+        rate=rate,
+        batch_events=max_batch_events,
+        batch_budget=MAX_BATCH_BYTES - batch_overhead(write_key or ""),
+        max_errors=max_errors,
+        on_progress=on_progress,
+        on_problem=on_problem,
+        stop=stop if stop is not None else threading.Event(),
+        save=None
+        if checkpoint is None or dry_run
+        else lambda f: save_checkpoint(checkpoint, digest, f, options),
+    )
+    try:
+        return run.execute(None if dry_run else transport, policy)
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def _check_options(
+    *,
+    paths: Sequence[str | os.PathLike[str]],
+    rate: float | None,
+    max_batch_events: int,
+    max_retries: int,
+    since: datetime | None,
+    until: datetime | None,
+    integrations: Mapping[str, Any] | None,
+) -> None:
+    if not paths:
+        raise ConfigurationError("replay needs at least one path (a file, a directory or '-')")
+    if rate is not None and not rate > 0:
+        raise ConfigurationError(f"rate must be > 0 events per second, not {rate!r}")
+    if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
+        raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
+    if max_retries < 0:
+        raise ConfigurationError("max_retries must be >= 0")
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.utcoffset() is None:
+            raise ConfigurationError(f"{name} must be an aware datetime (e.g. tzinfo=timezone.utc)")
+    if since is not None and until is not None and since >= until:
+        raise ConfigurationError("since must be before until")
+    if integrations is not None and not isinstance(integrations, Mapping):
+        raise ConfigurationError("integrations must be a mapping (a JSON object)")
+
+
+# A batch's mark: where the frontier is once the batch is acknowledged.
+# (files done, file, line, lines, position, invalid, filtered, selected)
+_Mark = tuple[int, str | None, int, int, int, int, int, int]
+
+
+@dataclass
+class _Batch:
+    messages: list[bytes]
+    where: list[tuple[str, int]]  # (file, line) of each message, to report a rejection
+    mark: _Mark
+    last: bool = False
+
+
+class _Run:
+    """One replay: the reading side in the calling thread, the sending side in a thread."""
+
+    def __init__(
+        self,
+        *,
+        files: list[str],
+        frontier: Frontier,
+        integrations: Mapping[str, Any] | None,
+        events: frozenset[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        rate: float | None,
+        batch_events: int,
+        batch_budget: int,
+        max_errors: int,
+        on_progress: Callable[[ReplayReport], object] | None,
+        on_problem: Callable[[str], object] | None,
+        stop: threading.Event,
+        save: Callable[[Frontier], None] | None,
+    ) -> None:
+        self._files = files
+        self._resume = frontier
+        self._integrations = integrations
+        self._events = events
+        self._since = since
+        self._until = until
+        self._rate = rate
+        if rate is not None:
+            batch_events = max(1, min(batch_events, math.ceil(rate * _RATE_SLICE)))
+        self._batch_events = batch_events
+        self._budget = batch_budget
+        self._max_errors = max_errors
+        self._on_progress = on_progress
+        self._on_problem = on_problem
+        self._stop = stop
+        self._save = save
+        self._lock = threading.Lock()  # the acknowledged state, read by saves and progress
+        self._errors: list[str] = []
+        self._done: list[str] = list(frontier.done)
+        totals = frontier.totals
+        self._base = dict(totals)
+        # Reading side: running counts, from the checkpoint's.
+        self._lines = totals["lines"]
+        self._position = totals["position"]
+        self._invalid = totals["invalid"]
+        self._filtered = totals["filtered"]
+        self._selected = totals["selected"]
+        self._files_read = 0
+        # Sending side.
+        self._delivered = totals["delivered"]  # this run's deliveries included, acknowledged or not
+        self._rejected = totals["rejected"]
+        self._retries = 0
+        self._acked: Frontier = frontier
+        self._last_save = 0.0
+        self._failure: str | None = None
+        self._started = time.monotonic()
+        self._released = 0  # messages handed to the sender (for the rate)
+        self._finished = False  # the last batch is acknowledged
+        self._names: dict[str, str] = {}  # checkpoint key -> the file's name as found
+        self._file: str | None = None
+        self._file_base = self._position
+
+    # -- the whole run --------------------------------------------------------
+
+    def execute(self, transport: Transport | None, policy: RetryPolicy) -> ReplayReport:
+        sender: _Sender | None = None
+        if transport is not None:
+            sender = _Sender(self, transport, policy)
+            sender.start()
+        self._sender = sender
+        try:
+            self._read_all()
+            self._hand_off(None)
+            if sender is not None:
+                sender.join()
+        except BaseException:
+            self._stop.set()  # KeyboardInterrupt and the like: keep what was acknowledged
+            self._save_now()
+            raise
+        self._save_now()
+        return self._report(interrupted=not self._finished and self._failure is None, final=True)
+
+    def _resume_from(self, frontier: Frontier) -> str | None:
+        """Where the first unsettled line is, in the inputs' own names."""
+        if self._finished:
+            return None
+        if frontier.file is not None:
+            return f"{self._names.get(frontier.file, frontier.file)}:{frontier.line + 1}"
+        done = set(frontier.done)
+        for file in self._files:
+            if _key(file) not in done:
+                return f"{STDIN_NAME if file == STDIN else file}:1"
+        return None  # pragma: no cover - unsettled implies a file not done
+
+    # -- reading ------------------------------------------------------------
+
+    def _read_all(self) -> None:
+        resume = self._resume
+        done = set(resume.done)
+        batch = _Batch([], [], self._mark())
+        size = 0
+        for file in self._files:
+            key = _key(file)
+            self._names[key] = STDIN_NAME if file == STDIN else file
+            if key in done:
+                continue
+            skip = resume.line if key == resume.file else 0
+            self._file = key
+            self._file_base = self._position - skip
+            self._files_read += 1
+            for line in read_file(file, skip=skip):
+                if self._stop.is_set():
+                    return
+                data = self._prepare(line)  # counts the line if invalid or filtered out
+                if data is not None and batch.messages and size + len(data) + 1 > self._budget:
+                    # Full without this line: the batch's frontier is just before it.
+                    batch.mark = self._mark()
+                    if not self._hand_off(batch):
+                        return
+                    batch, size = _Batch([], [], batch.mark), 0
+                self._lines += 1
+                self._position = self._file_base + line.line
+                if data is None:
+                    continue
+                self._selected += 1
+                batch.messages.append(data)
+                batch.where.append((line.file, line.line))
+                size += len(data) + 1
+                if len(batch.messages) >= self._batch_events:
+                    batch.mark = self._mark()
+                    if not self._hand_off(batch):
+                        return
+                    batch, size = _Batch([], [], batch.mark), 0
+            if self._stop.is_set():
+                return
+            self._done.append(key)
+            self._file = None
+        batch.mark = self._mark()
+        batch.last = True
+        self._hand_off(batch)
+
+    def _prepare(self, line: LogLine) -> bytes | None:
+        """The message to send for ``line``, or None (invalid or filtered: counted here)."""
+        message = line.message
+        if message is None:
+            self._invalid_line(f"{line.location}: {line.error}")
+            return None
+        if self._events is not None and _name(message) not in self._events:
+            self._filtered += 1
+            return None
+        prepare_for_replay(message, self._integrations)
+        try:
+            typed = validate(message)
+        except InvalidEventError as error:
+            self._invalid_line(f"{line.location}: {error}")
+            return None
+        if (self._since is not None and typed.timestamp < self._since) or (
+            self._until is not None and typed.timestamp >= self._until
+        ):
+            self._filtered += 1
+            return None
+        # pydantic-core writes compact UTF-8 JSON several times faster than json.dumps.
+        data = to_json(message)
+        if len(data) > MAX_MESSAGE_BYTES:
+            too_large = MessageTooLargeError(typed.name, len(data), MAX_MESSAGE_BYTES)
+            self._invalid_line(f"{line.location}: {too_large}")
+            return None
+        return data
+
+    def _invalid_line(self, text: str) -> None:
+        self._invalid += 1
+        self._problem(text)
+
+    def _mark(self) -> _Mark:
+        file = self._file
+        return (
+            len(self._done),
+            file,
+            self._position - self._file_base if file is not None else 0,
+            self._lines,
+            self._position,
+            self._invalid,
+            self._filtered,
+            self._selected,
+        )
+
+    def _hand_off(self, batch: _Batch | None) -> bool:
+        """Give a batch (None: the end) to the sender, at the rate; False if the run stopped."""
+        sender = self._sender
+        if sender is None:  # a dry run: read is settled
+            if batch is not None:
+                self._acknowledge(batch, delivered=0, rejected=0)
+            return not self._stop.is_set()
+        if batch is not None and self._rate is not None and batch.messages:
+            # Released when its last event's turn comes: never more than rate * t by time t.
+            self._released += len(batch.messages)
+            wait = self._started + self._released / self._rate - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return False
+        while True:
+            try:
+                sender.queue.put(batch, timeout=_PUT_POLL)
+                return True
+            except queue.Full:
+                if batch is not None and self._stop.is_set():
+                    return False
+                if not sender.is_alive():  # pragma: no cover - the sender never dies early
+                    return False
+
+    # -- the acknowledged side (sender thread) --------------------------------
+
+    def _acknowledge(self, batch: _Batch, *, delivered: int, rejected: int) -> None:
+        """A batch is settled: move the frontier to its mark, save (throttled), report progress."""
+        done, file, line, lines, position, invalid, filtered, selected = batch.mark
+        with self._lock:
+            self._finished = batch.last
+            self._acked = Frontier(
+                done=self._done[:done],
+                file=file,
+                line=line,
+                totals={
+                    "lines": lines,
+                    "position": position,
+                    "invalid": invalid,
+                    "filtered": filtered,
+                    "selected": selected,
+                    "delivered": self._acked.totals["delivered"] + delivered,
+                    "rejected": self._acked.totals["rejected"] + rejected,
+                },
+            )
+        now = time.monotonic()
+        if now - self._last_save >= _CHECKPOINT_EVERY:
+            self._save_now()
+        if self._on_progress is not None:
+            try:
+                self._on_progress(self._report(interrupted=False, final=False))
+            except Exception:
+                logger.exception("b2b-events: the replay progress callback failed")
+
+    def _save_now(self) -> None:
+        if self._save is None:
+            return
+        with self._lock:
+            frontier = self._acked
+            self._last_save = time.monotonic()
+            self._save(frontier)
+
+    def _problem(self, text: str) -> None:
+        with self._lock:
+            if len(self._errors) < self._max_errors:
+                self._errors.append(text)
+        if self._on_problem is not None:
+            try:
+                self._on_problem(text)
+            except Exception:
+                logger.exception("b2b-events: the replay problem callback failed")
+
+    def _report(self, *, interrupted: bool, final: bool) -> ReplayReport:
+        with self._lock:
+            acked = self._acked.totals
+            errors = tuple(self._errors)
+        # Progress shows the acknowledged frontier; the final report, everything read.
+        source = (
+            {
+                "lines": self._lines,
+                "invalid": self._invalid,
+                "filtered": self._filtered,
+                "selected": self._selected,
+            }
+            if final
+            else acked
+        )
+        return ReplayReport(
+            lines=source["lines"],
+            invalid=source["invalid"],
+            filtered=source["filtered"],
+            selected=source["selected"],
+            delivered=self._delivered,
+            rejected=self._rejected,
+            retries=self._retries,
+            resumed_lines=self._base["lines"],
+            delivered_now=self._delivered - self._base["delivered"],
+            files=self._files_read,
+            position=acked["position"],
+            elapsed=time.monotonic() - self._started,
+            dry_run=self._sender is None,
+            interrupted=interrupted,
+            stopped=self._failure,
+            resume_from=self._resume_from(self._acked) if final else None,
+            errors=errors,
+        )
+
+
+class _Sender(threading.Thread):
+    """Posts batches in order, one at a time; acknowledges each (or stops the run)."""
+
+    def __init__(self, run: _Run, transport: Transport, policy: RetryPolicy) -> None:
+        super().__init__(name="b2b-events-replay", daemon=True)
+        self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=2)
+        self._run_state = run
+        self._transport = transport
+        self._policy = policy
+        self._halt = run._stop
+
+    def run(self) -> None:
+        state = self._run_state
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            if self._halt.is_set():
+                continue  # stopping: what is queued stays unsent (and unacknowledged)
+            try:
+                outcome = self._deliver(batch.messages, batch.where)
+            except Exception as exc:  # never leave the reading side waiting on a dead thread
+                logger.exception("b2b-events: unexpected error while replaying a batch")
+                outcome = f"unexpected error: {type(exc).__name__}: {exc}"
+            if outcome is not None:
+                if not self._halt.is_set():
+                    state._failure = outcome
+                    self._halt.set()
+                continue
+            state._acknowledge(
+                batch, delivered=self._acked_delivered, rejected=self._acked_rejected
+            )
+
+    def _deliver(self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]) -> str | None:
+        """Send one batch (splitting on 400/413); None when settled, else why the run stops."""
+        self._acked_delivered = self._acked_rejected = 0
+        return self._send_parts(messages, where) if messages else None
+
+    def _send_parts(
+        self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]
+    ) -> str | None:
+        state = self._run_state
+        response = send_with_retries(
+            lambda: send_guarded(self._transport, messages),
+            self._policy,
+            sleep=self._sleep,
+            give_up=self._halt.is_set,
+            on_retry=self._on_retry,
+        )
+        verdict = classify(response)
+        if verdict == "delivered":
+            state._delivered += len(messages)
+            self._acked_delivered += len(messages)
+            return None
+        if verdict == "split" and len(messages) > 1:
+            half = len(messages) // 2
+            return self._send_parts(messages[:half], where[:half]) or self._send_parts(
+                messages[half:], where[half:]
+            )
+        if verdict == "split":  # this one message, refused on its own: report it, go on
+            state._rejected += 1
+            self._acked_rejected += 1
+            file, line = where[0]
+            name = _name(from_json(messages[0]))
+            state._problem(
+                f"{file}:{line}: {name}: refused by the endpoint ({response.describe()})"
+            )
+            return None
+        if verdict == "retry":
+            return f"the endpoint kept failing ({response.describe()})"
+        if verdict == "misconfigured":
+            return (
+                f"the endpoint answered {response.describe()}: check the endpoint and the write key"
+            )
+        return f"the endpoint refused a batch ({response.describe()})"
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry; a stop ends the wait (and ``give_up`` the retries)."""
+        self._halt.wait(seconds)
+
+    def _on_retry(self, response: Response, wait: float) -> None:
+        self._run_state._retries += 1
+        logger.info(
+            "b2b-events: replay batch failed (%s), retrying in %.2f s", response.describe(), wait
+        )
+
+
+def _key(file: str) -> str:
+    """How a checkpoint names an input: its absolute path (``-`` for stdin)."""
+    return file if file == STDIN else os.path.abspath(file)
+
+
+def _name(message: Mapping[str, Any] | None) -> str:
+    """The event name of a track message, else the type (``identify``, ``group``)."""
+    if message is None:
+        return "?"
+    kind = message.get("type")
+    if kind == "track":
+        event = message.get("event")
+        return event if isinstance(event, str) else "track"
+    return kind if isinstance(kind, str) else "?"
