@@ -128,6 +128,27 @@ def main() -> int:
             )
         )
         reset(url)
+        sp = run("ours", "burst", url, "spool", str(burst))
+        spool_ratio = s["median_us"] / sp["median_us"]
+        rows.append(
+            (
+                "track() with the durable spool, median",
+                f"{sp['median_us']:.2f} us (p99 {sp['p99_us']:.2f})",
+                f"{s['median_us']:.2f} us in memory",
+                f"{spool_ratio:.2f}x",
+                f"{verdict(sp['median_us'] <= s['median_us'])} target <= theirs in memory",
+            )
+        )
+        rows.append(
+            (
+                "delivered events/s with the spool, vs memory",
+                f"{sp['events_per_s']:,.0f} (memory {o['events_per_s']:,.0f})",
+                f"{s['events_per_s']:,.0f} in memory",
+                f"{sp['events_per_s'] / s['events_per_s']:.1f}x",
+                f"{verdict(sp['lost'] == 0)} none lost",
+            )
+        )
+        reset(url)
         a = run("ours", "async-burst", url, str(burst))
         rows.append(
             (

@@ -1,8 +1,9 @@
 """One measurement in a fresh process: ``python scenario.py LIB SCENARIO URL [SETTINGS]``.
 
 LIB is ``ours`` (b2b-events) or ``segment`` (segment-analytics-python); SCENARIO is
-``build``, ``calls`` or ``burst``; SETTINGS is ``defaults`` or ``no-loss`` (the
-incumbent's queue raised so that it drops nothing). Prints one JSON object.
+``build``, ``calls`` or ``burst``; SETTINGS is ``defaults``, ``no-loss`` (the
+incumbent's queue raised so that it drops nothing) or ``spool`` (ours with the
+durable spool). Prints one JSON object.
 Event logs: ``ours make-log PATH N``, ``ours validate PATH``, ``ours replay PATH [URL]``
 (no URL: into a local collector started for the run).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PROPS: dict[str, Any] = {
@@ -48,7 +51,10 @@ def make(lib: str, url: str, settings: str, burst: int) -> tuple[Callable[[int],
     if lib == "ours":
         import b2b_events
 
-        client = b2b_events.Client(write_key=KEY, endpoint=url)
+        spool = None
+        if settings == "spool":  # the durable spool, in a fresh directory
+            spool = Path(tempfile.mkdtemp(prefix="b2b-bench-")) / "events.sqlite"
+        client = b2b_events.Client(write_key=KEY, endpoint=url, spool=spool)
         signed_up = client.track.signed_up
 
         def track_ours(i: int) -> object:

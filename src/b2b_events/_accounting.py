@@ -21,7 +21,14 @@ __all__ = ["DROP_REASONS", "Accounting", "DeliveryStats", "DropHook", "DropReaso
 logger = logging.getLogger("b2b_events.delivery")
 
 DropReason = Literal[
-    "queue_full", "oversize", "invalid", "rejected", "retries_exhausted", "closed", "timeout"
+    "queue_full",
+    "oversize",
+    "invalid",
+    "rejected",
+    "retries_exhausted",
+    "closed",
+    "timeout",
+    "spool_error",
 ]
 """Why events were not delivered.
 
@@ -31,7 +38,9 @@ DropReason = Literal[
 - ``rejected``: the server refused it for good (400, 401, 403, 404, other 4xx, 501, 505).
 - ``retries_exhausted``: retryable failures went on past the attempt or time budget.
 - ``closed``: tracked after ``close()``.
-- ``timeout``: still undelivered when ``close()`` (or the exit handler) ran out of time.
+- ``timeout``: still undelivered when ``close()`` (or the exit handler) ran out of time
+  (with a spool, such events stay on disk instead, for the next process).
+- ``spool_error``: the spool file could not be written (disk full, file removed).
 """
 
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)

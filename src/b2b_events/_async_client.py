@@ -58,6 +58,8 @@ class AsyncClient(_BaseClient):
             return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)
         if options.sync:
             raise ConfigurationError("sync=True is for Client; AsyncClient sends from a task")
+        if self._spool_path is not None:
+            raise ConfigurationError("spool= is available on Client, not AsyncClient")
         if options.overflow == "block":
             raise ConfigurationError(
                 "overflow='block' would stall the event loop: use 'drop_newest' or 'drop_oldest'"

@@ -20,6 +20,8 @@ from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy
+from ._spool import Spool, SpoolError
+from ._spool_engine import SpoolEngine
 from ._tracker import Tracker
 from ._transport import AsyncTransport, HttpTransport, Transport
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
@@ -99,6 +101,7 @@ class _BaseClient:
         shutdown_timeout: float = 5.0,
         record: str | os.PathLike[str] | None = None,
         record_max_bytes: int | None = None,
+        spool: str | os.PathLike[str] | None = None,
     ) -> None:
         """Create a client. Nothing is sent, and no thread started, until the first event.
 
@@ -155,6 +158,11 @@ class _BaseClient:
             record_max_bytes: Start a new file before the log would hold more
                 than this many bytes (uncompressed); the finished one is renamed
                 ``<name>.000001.jsonl[.gz]``, then ``.000002``, ... Default: no limit.
+            spool: Keep accepted events in a SQLite file next to this path until
+                the endpoint acknowledges them: they survive the process being
+                killed and long outages, and a client started later with the
+                same path delivers what an earlier one left. See the README's
+                "Durable spool". Not with ``sync=True``.
 
         Raises:
             ConfigurationError: A missing write key, a bad endpoint or an
@@ -219,6 +227,9 @@ class _BaseClient:
             )
         self._raise_invalid = on_invalid == "raise"
         self._accounting = Accounting(on_drop)
+        if spool is not None and sync and not self._captured:
+            raise ConfigurationError("spool= keeps events for a background worker: not with sync")
+        self._spool_path = None if self._captured else spool  # tests: in memory, no files
         self._engine = self._new_engine(
             transport, options, batch_overhead=batch_overhead(self._write_key)
         )
@@ -296,6 +307,14 @@ class Client(_BaseClient):
     def _new_engine(
         self, transport: Transport, options: EngineOptions, *, batch_overhead: int
     ) -> Engine:
+        if self._spool_path is not None:
+            try:
+                spool = Spool(self._spool_path)
+            except SpoolError as exc:
+                raise ConfigurationError(str(exc)) from exc
+            return SpoolEngine(
+                transport, self._accounting, options, batch_overhead=batch_overhead, spool=spool
+            )
         return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)
 
     # -- lifecycle ----------------------------------------------------------

@@ -511,6 +511,7 @@ class Engine(_Core):
 _DROP_DETAIL: dict[DropReason, str] = {
     "closed": "tracked after close()",
     "queue_full": "queue at its limit",
+    "spool_error": "the spool file could not be written",
 }
 
 

@@ -1,0 +1,270 @@
+"""The durable spool: kill -9, restarts, several processes on one path, corrupt files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2b_events import AsyncClient, Client, ConfigurationError
+from b2b_events._spool import Spool
+from b2b_events.collector import Collector, running
+
+TRACKER = """
+import sys, time
+from b2b_events import Client
+url, spool, prefix, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+client = Client(write_key="k", endpoint=url, spool=spool, flush_interval=0.05,
+                retry_backoff=0.05, shutdown_timeout=10)
+for i in range(count):
+    message = client.track.signed_in(user_id=f"{prefix}-{i}", group_id="g")
+    sys.stdout.write(message.message_id + "\\n")  # written only once track() returned
+    sys.stdout.flush()
+    time.sleep(0.001)
+"""
+
+
+def start(url: str, spool: Path, prefix: str, count: int = 10**9) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", TRACKER, url, str(spool), prefix, str(count)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+class Pump(threading.Thread):
+    """Collect the ids a tracker prints; ``started`` is set at the first one."""
+
+    def __init__(self, process: subprocess.Popen[str], into: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.process, self.into, self.tracking = process, into, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip():
+                self.into.append(line.strip())
+                self.tracking.set()
+
+
+def read_ids(process: subprocess.Popen[str], into: list[str]) -> Pump:
+    return Pump(process, into)
+
+
+def finish(process: subprocess.Popen[str], pump: Pump) -> tuple[int, str]:
+    """Wait for the process and its output; close its pipes; return (status, stderr)."""
+    status = process.wait(timeout=60)
+    pump.join(timeout=10)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    process.stderr.close()
+    if process.stdout is not None:
+        process.stdout.close()
+    return status, err
+
+
+def drain(url: str, spool: Path) -> Client:
+    """A later process (here: this one) adopts what is left and delivers it."""
+    client = Client(write_key="k", endpoint=url, spool=spool, flush_interval=0.05)
+    assert client.flush(timeout=30)
+    client.close()
+    return client
+
+
+def received(collector: Collector) -> list[str]:
+    return [m.message["messageId"] for m in collector.messages()]
+
+
+def test_every_returned_track_survives_kill_9_twenty_times(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    returned: list[str] = []
+    rng = random.Random(20261123)
+    with running() as collector:
+        for round_ in range(20):
+            if round_ % 4 == 1:
+                collector.faults.fail_next(3, status=503)  # an outage now and then
+            process = start(collector.url, spool, f"r{round_}")
+            pump = read_ids(process, returned)
+            assert pump.tracking.wait(timeout=30), "the tracker never started"
+            time.sleep(rng.uniform(0.0, 0.3))  # kill at a random moment while it tracks
+            process.send_signal(signal.SIGKILL)
+            finish(process, pump)
+        collector.faults.clear()
+        drain(collector.url, spool)
+        arrived = received(collector)
+    assert len(returned) > 200
+    assert set(returned) <= set(arrived)  # nothing whose track() returned was lost
+    ours = set(returned)
+    assert all(mid in ours or mid not in returned for mid in arrived)
+    assert not list(tmp_path.glob("*.spool"))  # adopted files are removed once delivered
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_processes_sharing_one_path_deliver_everything_once(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    with running() as collector:
+        ids: list[str] = []
+        processes = [start(collector.url, spool, f"p{n}", count=300) for n in range(3)]
+        pumps = [read_ids(p, ids) for p in processes]
+        for process, pump in zip(processes, pumps, strict=True):
+            status, err = finish(process, pump)
+            assert status == 0, err
+        arrived = received(collector)
+    assert len(ids) == 900
+    assert sorted(arrived) == sorted(ids)  # no loss, no duplicate
+    assert not list(tmp_path.glob("*.spool"))
+
+
+def test_a_killed_process_s_events_are_adopted_by_a_live_one(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    with running() as collector:
+        collector.faults.fail_next(10_000, status=503)  # nothing gets through for now
+        returned: list[str] = []
+        victim = start(collector.url, spool, "victim")
+        pump = read_ids(victim, returned)
+        assert pump.tracking.wait(timeout=30)
+        time.sleep(0.2)
+        victim.send_signal(signal.SIGKILL)
+        finish(victim, pump)
+        assert len(list(tmp_path.glob("*.spool"))) == 1
+        collector.faults.clear()
+        client = drain(collector.url, spool)
+        arrived = received(collector)
+    assert returned
+    assert set(returned) <= set(arrived)
+    assert client.stats.delivered >= len(returned)
+
+
+def test_close_keeps_what_it_could_not_deliver_for_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "events.sqlite"
+    dead = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, retry_backoff=0.05)
+    ids = [dead.track.signed_in(user_id=f"u{i}", group_id="g").message_id for i in range(30)]
+    dead.close(timeout=0.2)
+    assert dead.stats.dropped_total == 0
+    assert dead.stats.pending == 30
+    assert "30 event(s) stay in the spool" in caplog.text
+    with running() as collector:
+        drain(collector.url, spool)
+        assert sorted(received(collector)) == sorted(ids)
+
+
+def test_a_corrupt_spool_file_is_moved_aside_not_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "events.sqlite"
+    broken = tmp_path / "events.sqlite.999999.deadbeef.spool"
+    broken.write_bytes(b"this is not a database" * 100)
+    caplog.set_level(logging.ERROR, logger="b2b_events")
+    with running() as collector:
+        client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=0.05)
+        client.track.signed_in(user_id="u", group_id="g")
+        assert client.flush(timeout=10)
+        client.close()
+        assert len(collector.messages()) == 1
+    (aside,) = tmp_path.glob("events.sqlite.999999.deadbeef.spool.corrupt-*")
+    assert aside.read_bytes() == b"this is not a database" * 100
+    assert not broken.exists()
+    assert "unreadable" in caplog.text
+    assert "moved aside" in caplog.text
+
+
+def test_the_spool_is_bounded_with_the_overflow_policies(tmp_path: Path) -> None:
+    options: dict[str, Any] = {
+        "write_key": "k",
+        "endpoint": "http://127.0.0.1:9",
+        "max_queue_events": 10,
+        "flush_interval": 30,  # nothing is taken for sending: all 15 meet the bound
+    }
+    newest = Client(spool=tmp_path / "a.sqlite", **options)
+    ids = [newest.track.signed_in(user_id=f"u{i}", group_id="g").message_id for i in range(15)]
+    assert newest.stats.dropped["queue_full"] == 5
+    newest.close(timeout=0)
+    oldest = Client(spool=tmp_path / "b.sqlite", overflow="drop_oldest", **options)
+    dropped: list[str] = []
+    oldest._accounting._on_drop = lambda reason, ms: dropped.extend(m["messageId"] for m in ms)
+    ids = [oldest.track.signed_in(user_id=f"u{i}", group_id="g").message_id for i in range(15)]
+    assert oldest.stats.dropped["queue_full"] == 5
+    assert dropped == ids[:5]
+    oldest.close(timeout=0)
+
+
+def test_a_forked_child_gets_its_own_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    with running() as collector:
+        client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=30)
+        parent_ids = [client.track.signed_in(user_id=f"p{i}", group_id="g").message_id
+                      for i in range(5)]  # fmt: skip
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                child_ids = [client.track.signed_in(user_id=f"c{i}", group_id="g").message_id
+                             for i in range(5)]  # fmt: skip
+                ok = client.flush(timeout=10)
+                client.close()
+                os.write(w, json.dumps({"ok": ok, "ids": child_ids}).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as pipe:
+            report = json.loads(pipe.read())
+        os.waitpid(pid, 0)
+        assert report["ok"]
+        assert client.flush(timeout=10)
+        client.close()
+        arrived = received(collector)
+    assert sorted(arrived) == sorted(parent_ids + report["ids"])
+
+
+def test_spool_option_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="not with sync"):
+        Client(write_key="k", spool=tmp_path / "x.sqlite", sync=True)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        Client(write_key="k", spool=tmp_path / "missing" / "x.sqlite")
+    with pytest.raises(ConfigurationError, match="not AsyncClient"):
+        AsyncClient(write_key="k", spool=tmp_path / "x.sqlite")
+
+
+def test_spool_rows_taken_after_it_was_emptied_are_found(tmp_path: Path) -> None:
+    """Row ids must not restart once the table is empty, or new rows hide behind old ones."""
+    spool = Spool(tmp_path / "events.sqlite")
+    spool.append(b'{"n":1}')
+    spool.append(b'{"n":2}')
+    first = spool.take(10, 10_000)
+    spool.delete([ref for ref, _ in first])
+    spool.append(b'{"n":3}')
+    assert [data for _, data in spool.take(10, 10_000)] == [b'{"n":3}']
+    assert len(spool) == 0
+    spool.close()
+
+
+def test_a_failed_spool_write_is_a_counted_drop_not_an_exception(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
+    dropped: list[tuple[str, int]] = []
+    client._accounting._on_drop = lambda reason, ms: dropped.append((reason, len(ms)))
+    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
+    client.track.signed_in(user_id="u", group_id="g")  # does not raise
+    assert client.stats.dropped["spool_error"] == 1
+    assert dropped == [("spool_error", 1)]
+    assert "cannot write to the spool" in caplog.text
+    client.close(timeout=0)
