@@ -118,7 +118,10 @@ class AsyncEngine(_Core):
                 self._flush_waiters -= 1
 
     async def close(self, timeout: float) -> None:
-        """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout."""
+        """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout.
+
+        A later call only waits (within its own timeout) for the first to finish.
+        """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             first = self._mark_closed(deadline)
@@ -129,12 +132,14 @@ class AsyncEngine(_Core):
             try:
                 await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:
-                task.cancel()  # stuck in a send: what it holds is counted below
+                if first:
+                    task.cancel()  # stuck in a send: what it holds is counted below
+        if not first:
+            return  # the first close() decides what is dropped, and when
         self._drop_leftovers()
-        if first:
-            _open_engines.discard(self)
-            await self._close_transport()
-            self._accounting.log_unlogged()
+        _open_engines.discard(self)
+        await self._close_transport()
+        self._accounting.log_unlogged()
 
     async def _close_transport(self) -> None:
         if self._transport_closed:
@@ -180,6 +185,9 @@ class AsyncEngine(_Core):
             # deliver what we can within shutdown_timeout, count the rest.
             with self._lock:
                 self._mark_closed(time.monotonic() + self._opts.shutdown_timeout)
+                interrupted = list(self._inflight.values())  # the send that was cancelled
+            if interrupted:  # again, with the same messageIds: none is lost to the cancel
+                await self._deliver_batch(interrupted)
             while batch := self._take():
                 await self._deliver_batch(batch)
             self._drop_leftovers()

@@ -172,6 +172,7 @@ class _Core:
         if policy == "block":
             deadline = time.monotonic() + self._opts.block_timeout
             self._blocked += 1
+            self._wake_worker()  # room comes from sending now, not at the flush interval
             try:
                 while not self._fits(size) and not self._closed:
                     remaining = deadline - time.monotonic()
@@ -254,10 +255,15 @@ class _Core:
         )
 
     def _mark_closed(self, deadline: float) -> bool:
-        """With the lock held: stop accepting; return True the first time."""
+        """With the lock held: stop accepting; return True the first time.
+
+        Only the first call sets the deadline: a later ``close()`` with a shorter
+        timeout waits for the first to finish, it does not cut its work short.
+        """
         first = not self._closed
-        self._closed = True
-        self._close_deadline = min(self._close_deadline, deadline)
+        if first:
+            self._closed = True
+            self._close_deadline = deadline
         self._done.notify_all()
         return first
 
@@ -366,15 +372,13 @@ class Engine(_Core):
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
-        if self._opts.sync:
-            return True
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             target = self._accepted
             if self._settled >= target:
                 return True
             worker_alive = self._thread is not None and self._thread.is_alive()
-        if not worker_alive:
+        if not worker_alive and not self._opts.sync:
             self._drain_here(deadline)
         with self._lock:
             self._flush_waiters += 1
@@ -392,7 +396,8 @@ class Engine(_Core):
     def close(self, timeout: float) -> None:
         """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout.
 
-        Idempotent: a second call only waits (within its own timeout) for the first to finish.
+        Idempotent: a later call only waits (within its own timeout) for the first
+        to finish; it neither shortens the first one's time nor drops anything.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
@@ -402,16 +407,31 @@ class Engine(_Core):
         if thread is not None and thread.is_alive():
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        else:
+        elif first:
             self._drain_here(deadline)
+        if thread is not threading.current_thread():
+            # Sends running in other threads (sync mode) settle their own
+            # messages: give them what is left of the time.
+            self._wait_settled(deadline)
+        if not first:
+            return
         self._drop_leftovers()
-        if first:
-            _open_engines.discard(self)
-            try:
-                self._transport.close()
-            except Exception:
-                logger.exception("b2b-events: closing the transport failed")
-            self._accounting.log_unlogged()
+        _open_engines.discard(self)
+        try:
+            self._transport.close()
+        except Exception:
+            logger.exception("b2b-events: closing the transport failed")
+        self._accounting.log_unlogged()
+
+    def _wait_settled(self, deadline: float) -> bool:
+        """Wait until every accepted message is settled, or ``deadline``; True if settled."""
+        with self._lock:
+            while self._settled < self._accepted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+            return True
 
     def _run(self) -> None:
         while True:
@@ -446,6 +466,7 @@ class Engine(_Core):
             if (
                 self._closed
                 or self._flush_waiters
+                or self._blocked
                 or queued >= opts.max_batch_events
                 or self._queued_bytes >= self._budget
             ):

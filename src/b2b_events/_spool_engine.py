@@ -39,6 +39,7 @@ class SpoolEngine(Engine):
     ) -> None:
         """Create the engine; messages orphaned by earlier processes are sent first, now."""
         self._spool = spool
+        self._spool_closed = False
         self._refs: dict[int, Ref] = {}
         super().__init__(transport, accounting, options, batch_overhead=batch_overhead)
         _register_spool_fork_hooks(self)
@@ -128,7 +129,8 @@ class SpoolEngine(Engine):
         super().close(timeout)
         with self._lock:
             worker = self._thread
-            if worker is None or not worker.is_alive():
+            if not self._spool_closed and (worker is None or not worker.is_alive()):
+                self._spool_closed = True
                 self._spool.close()
 
     # -- fork ------------------------------------------------------------------------
@@ -144,6 +146,7 @@ class SpoolEngine(Engine):
     def _after_fork_in_child(self) -> None:
         # The parent's files are the parent's: the child gets a file of its own.
         self._spool = Spool(self._spool.base)
+        self._spool_closed = False
         self._refs = {}
         super()._after_fork_in_child()
 

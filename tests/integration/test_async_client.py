@@ -137,6 +137,24 @@ def test_the_loop_ending_without_aclose_still_delivers(server: BatchServer) -> N
     assert holder[0].stats.pending == 0
 
 
+def test_a_send_cancelled_by_the_loop_ending_is_sent_again(server: BatchServer) -> None:
+    """asyncio.run() cancels the task mid-send: the batch it held is not lost."""
+    server.script(Reply(delay=0.5))  # the first batch is still in flight at the end
+    holder: list[AsyncClient] = []
+
+    async def main() -> list[str]:
+        client = make(server, flush_interval=0.01)
+        holder.append(client)
+        ids = track(client, 20)
+        await asyncio.sleep(0.2)  # the task is now waiting for the slow response
+        return ids
+
+    ids = asyncio.run(main())
+    assert set(ids) <= set(server.accepted_ids())
+    assert holder[0].stats.dropped_total == 0
+    assert holder[0].stats.delivered == 20
+
+
 def test_aclose_with_the_endpoint_down_drops_pending_as_timeout() -> None:
     async def main() -> tuple[AsyncClient, float]:
         client = make(f"http://127.0.0.1:{free_port()}", retry_backoff=0.05)

@@ -154,6 +154,65 @@ def test_block_succeeds_when_room_appears_in_time(transport: MemoryTransport) ->
     assert transport.ids()[-1] == late
 
 
+def test_a_blocked_call_gets_the_worker_sending_before_the_flush_interval(
+    transport: MemoryTransport,
+) -> None:
+    """The full queue is sent now, not after flush_interval, so the blocked call fits."""
+    with client_for(
+        transport,
+        max_queue_events=5,
+        flush_interval=60,
+        overflow="block",
+        block_timeout=3,
+    ) as client:
+        track(client, 5)  # full, and a batch is not due for a minute
+        track(client, 1, prefix="late")
+        assert client.stats.dropped_total == 0
+        assert client.flush(timeout=5)
+    assert len(transport.ids()) == 6
+
+
+def test_sync_mode_flush_and_close_wait_for_sends_in_other_threads(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    client = client_for(transport, drops, sync=True)
+    transport.gate.clear()
+    sender = threading.Thread(target=track, args=(client, 1))
+    sender.start()
+    assert transport.sending.wait(5)
+    assert not client.flush(timeout=0.1)  # the send in the other thread is not done
+    threading.Timer(0.2, transport.gate.set).start()
+    assert client.flush(timeout=5)
+    sender.join(5)
+    transport.gate.clear()
+    transport.sending.clear()
+    sender = threading.Thread(target=track, args=(client, 1, "second"))
+    sender.start()
+    assert transport.sending.wait(5)
+    threading.Timer(0.2, transport.gate.set).start()
+    client.close(timeout=5)  # waits for the send instead of counting it as timed out
+    sender.join(5)
+    assert drops == []
+    assert client.stats.delivered == 2
+
+
+def test_a_second_close_with_less_time_does_not_cut_the_first_short(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    client = client_for(transport, drops, max_batch_events=1)
+    stall(client, transport)
+    track(client, 3)
+    first = threading.Thread(target=client.close, kwargs={"timeout": 10})
+    first.start()
+    time.sleep(0.05)
+    client.close(timeout=0)  # e.g. a signal handler: returns, drops nothing
+    assert drops == []
+    transport.gate.set()
+    first.join(10)
+    assert drops == []
+    assert client.stats.delivered == 4
+
+
 def test_queue_is_bounded_by_bytes_too(transport: MemoryTransport) -> None:
     pad = "x" * 20_000
     with client_for(transport, max_queue_bytes=50_000, max_batch_events=1) as client:
