@@ -243,3 +243,35 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
     collector.stop()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_stopped_collector_refuses_kept_alive_connections() -> None:
+    """A client's pooled connection must not get a 200 from a collector that has stopped."""
+    collector = Collector().start()
+    with httpx.Client(timeout=10) as http:
+        assert http.post(collector.url + "/v1/batch", json={"batch": [track_msg()]}).is_success
+        collector.stop()
+        late = http.post(collector.url + "/v1/batch", json={"batch": [track_msg(messageId="m-2")]})
+    assert late.status_code == 503
+    assert late.headers["Connection"] == "close"
+
+
+class _BrokenOut:
+    def write(self, text: str) -> int:
+        raise ValueError("I/O operation on closed file")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_failing_live_view_does_not_corrupt_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(live=True, out=_BrokenOut()) as collector, httpx.Client(timeout=10) as http:
+        first = http.post(collector.url + "/v1/batch", json={"batch": [track_msg()]})
+        second = http.post(
+            collector.url + "/v1/batch", json={"batch": [track_msg(messageId="m-2")]}
+        )
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert [m.message["messageId"] for m in collector.messages()] == ["m-1", "m-2"]
+    assert "the live view failed" in caplog.text

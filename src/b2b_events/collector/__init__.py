@@ -104,6 +104,7 @@ class Collector:
         if self._stopped:
             return
         self._stopped = True
+        self._httpd.stopping = True
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout)

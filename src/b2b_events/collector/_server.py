@@ -74,6 +74,7 @@ class CollectorHTTPServer(ThreadingHTTPServer):
         self.write_key = write_key
         self.reject_invalid = reject_invalid
         self.on_message = on_message
+        self.stopping = False  # set by Collector.stop(): kept-alive connections get 503
         self._busy = 0
         self._idle = threading.Condition()
         super().__init__(address, _Handler)
@@ -155,8 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- POST -------------------------------------------------------------
 
     def do_POST(self) -> None:
-        self.server.begin()
+        self.server.begin()  # before the check: stop() waits for requests it let in
         try:
+            if self.server.stopping:
+                # A kept-alive connection outlives serve_forever(): refuse, so the
+                # sender retries elsewhere instead of losing what a closing store took.
+                self.close_connection = True
+                self._json(503, {"error": "the collector is stopping"}, {"Connection": "close"})
+                return
             self._post()
         except BadRequest as error:
             self._json(error.status, error.body)
@@ -197,9 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise BadRequest(400, "invalid messages", violations=invalid)
         self.server.store.add(stored)
         self._json(200, {"success": True})
-        if self.server.on_message is not None:
-            for message in stored:
-                self.server.on_message(message)
+        on_message = self.server.on_message
+        if on_message is not None:
+            try:
+                for message in stored:
+                    on_message(message)
+            except Exception:  # the answer is sent: a second one would corrupt the stream
+                logger.exception("collector: the live view failed; the messages are stored")
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")
