@@ -163,7 +163,9 @@ def validate_batch(body: Payload | httpx.Request, *, spec_only: bool = False) ->
         except InvalidEventError as error:
             errors[index] = error
             continue
-        item_size = len(json.dumps(item, separators=(",", ":"), default=str).encode())
+        item_size = len(
+            json.dumps(item, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        )
         if item_size > MAX_MESSAGE_BYTES:
             errors[index] = MessageTooLargeError(message.name, item_size, MAX_MESSAGE_BYTES)
             continue
@@ -176,7 +178,9 @@ def validate_batch(body: Payload | httpx.Request, *, spec_only: bool = False) ->
 def _load(body: Payload | httpx.Request) -> tuple[Any, int]:
     """The decoded body and its size in bytes, uncompressed."""
     if isinstance(body, Mapping):
-        return body, len(json.dumps(body, separators=(",", ":"), default=str).encode())
+        return body, len(
+            json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        )
     if isinstance(body, httpx.Request):
         body = body.read()
     raw = body.encode() if isinstance(body, str) else body

@@ -696,6 +696,13 @@ def test_validate_batch_checks_segments_limits() -> None:
     assert list(oversize.value.errors) == [1]
 
 
+def test_validate_batch_counts_sizes_in_utf_8_as_sent() -> None:
+    """16 KB of accented text is 16 KB on the wire, not 48 KB of \\u escapes."""
+    accented = wire(properties={"note": "é" * 8_000})
+    assert len(validate_batch(body(accented))) == 1
+    assert len(validate_batch(body(*[accented] * 20))) == 20  # 320 KB, under 500,000
+
+
 @respx.mock
 def test_validate_batch_reads_a_request_recorded_by_respx() -> None:
     route = respx.post("https://api.segment.io/v1/batch").mock(return_value=httpx.Response(200))
