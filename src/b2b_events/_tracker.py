@@ -141,7 +141,7 @@ class Tracker:
                 props[key] = value
         problems: list[Problem] = []
         data = self._envelope(args, problems)
-        properties = args["properties"]
+        properties = _object(args["properties"], "properties", problems)
         if properties:
             problems += [
                 Problem(f"properties.{key}", _GIVEN_TWICE)
@@ -158,7 +158,7 @@ class Tracker:
         """The fields every message has, from the builder's arguments."""
         group_id = args.get("group_id") if context_group else None
         ctx: dict[str, Any] = {"library": LIBRARY}
-        context = args["context"]
+        context = _object(args["context"], "context", problems)
         if context:
             given = context.get("groupId")
             if given is not None and group_id is not None and given != group_id:
@@ -380,6 +380,7 @@ class Tracker:
         data = self._envelope(locals(), problems)
         data["type"] = "track"
         data["event"] = name
+        properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
         return cast("AnyMessage", self._emit(cls, data, str(name), problems))
@@ -403,6 +404,7 @@ class Tracker:
         problems: list[Problem] = []
         data = self._envelope(locals(), problems)
         data["type"] = "identify"
+        traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Identify, data, "identify", problems)
 
@@ -427,5 +429,14 @@ class Tracker:
         data = self._envelope(locals(), problems, context_group=False)
         data["type"] = "group"
         data["groupId"] = group_id
+        traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Group, data, "group", problems)
+
+
+def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:
+    """``value`` if it is a mapping (or None); else a problem, and None in its place."""
+    if value is None or type(value) is dict or isinstance(value, Mapping):
+        return value
+    problems.append(Problem(path, f"must be an object, not {type(value).__name__}"))
+    return None

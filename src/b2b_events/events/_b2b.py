@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -101,20 +102,41 @@ class B2BEvent(TrackMessage):
 
 # -- properties ---------------------------------------------------------------
 
+_ACCOUNT_KEYS = ("groupId", "group_id")
 
-class AccountCreatedProperties(Properties):
+
+class _B2BProperties(Properties):
+    """Base of the ten events' properties: the account never goes in ``properties``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"not": {"anyOf": [{"required": [key]} for key in _ACCOUNT_KEYS]}}
+    )
+
+    @model_validator(mode="after")
+    def _account_not_in_properties(self) -> Self:
+        extra = self.__pydantic_extra__
+        if extra:
+            for key in _ACCOUNT_KEYS:
+                if key in extra:
+                    raise rule_error(
+                        key, "the account goes in context.groupId (group_id=), not in properties"
+                    )
+        return self
+
+
+class AccountCreatedProperties(_B2BProperties):
     """``Account Created``: ``account_name`` is required here."""
 
     account_name: NonBlank
 
 
-class AccountDeletedProperties(Properties):
+class AccountDeletedProperties(_B2BProperties):
     """``Account Deleted``."""
 
     account_name: str | None = None
 
 
-class SignedUpProperties(Properties):
+class SignedUpProperties(_B2BProperties):
     """``Signed Up``: ``type`` is how they came (``invited``, ``organic``)."""
 
     type: str | None = None
@@ -126,19 +148,19 @@ class SignedUpProperties(Properties):
     title: str | None = None
 
 
-class SignedInProperties(Properties):
+class SignedInProperties(_B2BProperties):
     """``Signed In``."""
 
     username: str | None = None
 
 
-class SignedOutProperties(Properties):
+class SignedOutProperties(_B2BProperties):
     """``Signed Out``."""
 
     username: str | None = None
 
 
-class InviteSentProperties(Properties):
+class InviteSentProperties(_B2BProperties):
     """``Invite Sent``: ``invitee_email`` is required here."""
 
     invitee_email: Email
@@ -147,13 +169,13 @@ class InviteSentProperties(Properties):
     invitee_role: str | None = None
 
 
-class AccountAddedUserProperties(Properties):
+class AccountAddedUserProperties(_B2BProperties):
     """``Account Added User``."""
 
     role: str | None = None
 
 
-class AccountRemovedUserProperties(Properties):
+class AccountRemovedUserProperties(_B2BProperties):
     """``Account Removed User``: no semantic properties (``{}`` on the wire)."""
 
 
@@ -163,7 +185,7 @@ def _as_utc_date(value: date) -> date:
     return value
 
 
-class TrialProperties(Properties):
+class TrialProperties(_B2BProperties):
     """``Trial Started`` / ``Trial Ended``: all three required; the end is not before the start."""
 
     trial_start_date: TrialDate

@@ -732,6 +732,54 @@ def test_custom_property_shadowing_a_semantic_one_is_checked_by_validate() -> No
     assert str(info.value) == "Signed Up: properties.email: must be a string"
 
 
+@pytest.mark.parametrize("key", ["groupId", "group_id"])
+def test_the_account_in_properties_is_refused_for_the_ten_events(
+    tracker: Tracker, key: str
+) -> None:
+    """SPEC: the account goes in context.groupId, never in properties."""
+    with pytest.raises(InvalidEventError) as built:
+        tracker.signed_in(user_id="u", group_id="g", properties={key: "acct_1"})
+    wire = {
+        "type": "track",
+        "event": "Trial Ended",
+        "userId": "u",
+        "context": {"groupId": "acct_1"},
+        "properties": {
+            key: "acct_1",
+            "trial_start_date": "2026-11-01",
+            "trial_end_date": "2026-11-15",
+            "trial_plan_name": "Pro",
+        },
+    }
+    with pytest.raises(InvalidEventError) as validated:
+        validate(wire)
+
+    reason = "the account goes in context.groupId (group_id=), not in properties"
+    assert str(built.value) == f"Signed In: properties.{key}: {reason}"
+    assert str(validated.value) == f"Trial Ended: properties.{key}: {reason}"
+    other = tracker.event("Report Exported", user_id="u", properties={key: "a"})
+    assert other.to_wire()["properties"] == {key: "a"}  # other events: their business
+
+
+@pytest.mark.parametrize(
+    ("call", "line"),
+    [
+        (lambda t: t.signed_in(user_id="u", group_id="g", context=["g"]), "context"),
+        (lambda t: t.signed_in(user_id="u", group_id="g", properties="x"), "properties"),
+        (lambda t: t.event("Report Exported", user_id="u", properties=[1]), "properties"),
+        (lambda t: t.identify(user_id="u", traits="x"), "traits"),
+        (lambda t: t.group(user_id="u", group_id="g", traits=[("a", 1)]), "traits"),
+    ],
+)
+def test_a_non_object_mapping_argument_is_a_clear_problem(
+    tracker: Tracker, call: Callable[[Tracker], object], line: str
+) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        call(tracker)
+
+    assert str(info.value).split(": ", 1)[1].startswith(f"{line}: must be an object, not ")
+
+
 def test_custom_property_with_a_semantic_name_and_the_right_type_is_the_semantic_one(
     tracker: Tracker,
 ) -> None:
