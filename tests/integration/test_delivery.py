@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from datetime import datetime
 from typing import Any
 
 import pytest
 from batch_server import BatchServer, Reply, Request, Reset, basic_auth
+from forking import in_forked_child
 
 import b2b_events
 from b2b_events import Client
@@ -315,23 +315,14 @@ def test_the_default_client_from_the_environment_delivers_at_exit(server: BatchS
 def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer) -> None:
     with make_client(server, flush_interval=30) as client:
         parent_ids = signed_in(client, 10, prefix="parent")  # queued, not yet sent
-        r, w = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-            pid = os.fork()
-        if pid == 0:  # the child
-            os.close(r)
-            try:
-                child_ids = signed_in(client, 5, prefix="child")
-                ok = client.flush(timeout=10) and client.stats.delivered == 5
-                os.write(w, json.dumps({"ok": ok, "ids": child_ids}).encode())
-            finally:
-                os._exit(0)
-        os.close(w)
-        with os.fdopen(r) as pipe:
-            report = json.loads(pipe.read())
-        os.waitpid(pid, 0)
-        assert report["ok"]
+
+        def child() -> dict[str, Any]:
+            child_ids = signed_in(client, 5, prefix="child")
+            ok = client.flush(timeout=10) and client.stats.delivered == 5
+            return {"ok": ok, "ids": child_ids}
+
+        report = in_forked_child(child)
+        assert report.get("ok"), report
         assert client.flush(timeout=10)
         assert client.stats.delivered == 10
     received = server.accepted_ids()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from forking import in_forked_child
 
 from b2b_events import AsyncClient, Client, ConfigurationError
 from b2b_events._spool import Spool
@@ -209,25 +207,16 @@ def test_a_forked_child_gets_its_own_spool(tmp_path: Path) -> None:
         client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=30)
         parent_ids = [client.track.signed_in(user_id=f"p{i}", group_id="g").message_id
                       for i in range(5)]  # fmt: skip
-        r, w = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            try:
-                child_ids = [client.track.signed_in(user_id=f"c{i}", group_id="g").message_id
-                             for i in range(5)]  # fmt: skip
-                ok = client.flush(timeout=10)
-                client.close()
-                os.write(w, json.dumps({"ok": ok, "ids": child_ids}).encode())
-            finally:
-                os._exit(0)
-        os.close(w)
-        with os.fdopen(r) as pipe:
-            report = json.loads(pipe.read())
-        os.waitpid(pid, 0)
-        assert report["ok"]
+
+        def child() -> dict[str, Any]:
+            child_ids = [client.track.signed_in(user_id=f"c{i}", group_id="g").message_id
+                         for i in range(5)]  # fmt: skip
+            ok = client.flush(timeout=10)
+            client.close()
+            return {"ok": ok, "ids": child_ids}
+
+        report = in_forked_child(child)
+        assert report.get("ok"), report
         assert client.flush(timeout=10)
         client.close()
         arrived = received(collector)
