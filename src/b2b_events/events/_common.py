@@ -69,10 +69,10 @@ def iso_timestamp(value: datetime) -> str:
     ``2026-11-22T10:00:00.000Z``. Sub-millisecond precision is kept rather than
     rounded away, so a message read back from the wire equals the one sent.
     """
-    if value.utcoffset():
+    if value.tzinfo is not timezone.utc and value.utcoffset():
         value = value.astimezone(timezone.utc)
     spec = "microseconds" if value.microsecond % 1000 else "milliseconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    return value.isoformat(timespec=spec)[:-6] + "Z"  # "+00:00" off: aware, offset zero
 
 
 def _is_number(value: Any) -> bool:
