@@ -15,6 +15,7 @@ at most what was in flight, with the same ``messageId``.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
 from ._client import _check_endpoint, _positive
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy, classify, send_with_retries
-from ._reader import STDIN, STDIN_NAME, LogLine, find_event_logs, read_file
+from ._reader import STDIN, STDIN_NAME, LogLine, display_name, find_event_logs, parse_line, read_raw
 from ._transport import HttpTransport, Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import validate
@@ -58,6 +59,7 @@ source) on arrival, and ``sentAt`` per request (SPEC.md, "Common fields"); a
 ``writeKey`` inside a message is the original sender's credential, never forwarded.
 """
 
+_monotonic = time.monotonic  # the clock of the rate, the saves and ``elapsed``; tests set it
 _CHECKPOINT_EVERY = 0.5  # seconds between two checkpoint saves (and always at the end)
 _RATE_SLICE = 0.1  # with a rate, a batch holds at most this many seconds of events
 _PUT_POLL = 0.1  # seconds between checks for a stop while the sender's queue is full
@@ -328,6 +330,15 @@ def _check_options(
 _Mark = tuple[int, str | None, int, int, int, int, int, int]
 
 
+class _Blank(enum.Enum):
+    """A blank line: neither counted nor sent."""
+
+    BLANK = enum.auto()
+
+
+_BLANK = _Blank.BLANK
+
+
 @dataclass
 class _Batch:
     messages: list[bytes]
@@ -392,7 +403,7 @@ class _Run:
         self._acked: Frontier = frontier
         self._last_save = 0.0
         self._failure: str | None = None
-        self._started = time.monotonic()
+        self._started = _monotonic()
         self._released = 0  # messages handed to the sender (for the rate)
         self._finished = False  # the last batch is acknowledged
         self._names: dict[str, str] = {}  # checkpoint key -> the file's name as found
@@ -436,53 +447,97 @@ class _Run:
     def _read_all(self) -> None:
         resume = self._resume
         done = set(resume.done)
-        batch = _Batch([], [], self._mark())
-        size = 0
+        self._batch, self._size = _Batch([], [], self._mark()), 0
         for file in self._files:
             key = _key(file)
-            self._names[key] = STDIN_NAME if file == STDIN else file
+            self._names[key] = display_name(file)
             if key in done:
                 continue
             skip = resume.line if key == resume.file else 0
             self._file = key
             self._file_base = self._position - skip
             self._files_read += 1
-            for line in read_file(file, skip=skip):
-                if self._stop.is_set():
-                    return
-                data = self._prepare(line)  # counts the line if invalid or filtered out
-                if data is not None and batch.messages and size + len(data) + 1 > self._budget:
-                    # Full without this line: the batch's frontier is just before it.
-                    batch.mark = self._mark()
-                    if not self._hand_off(batch):
-                        return
-                    batch, size = _Batch([], [], batch.mark), 0
-                self._lines += 1
-                self._position = self._file_base + line.line
-                if data is None:
-                    continue
-                self._selected += 1
-                batch.messages.append(data)
-                batch.where.append((line.file, line.line))
-                size += len(data) + 1
-                if len(batch.messages) >= self._batch_events:
-                    batch.mark = self._mark()
-                    if not self._hand_off(batch):
-                        return
-                    batch, size = _Batch([], [], batch.mark), 0
-            if self._stop.is_set():
+            if not self._read_file(file, skip) or self._stop.is_set():
                 return
             self._done.append(key)
             self._file = None
+        batch = self._batch
         batch.mark = self._mark()
         batch.last = True
         self._hand_off(batch)
 
-    def _prepare(self, line: LogLine) -> bytes | None:
-        """The message to send for ``line``, or None (invalid or filtered: counted here)."""
-        message = line.message
-        if message is None:
+    def _read_file(self, file: str, skip: int) -> bool:
+        """Read, check and batch the lines of ``file`` after ``skip``; False if the run stopped."""
+        name = display_name(file)
+        stop = self._stop
+        prepare, add = self._prepare, self._add
+        number = 0
+        for block in read_raw(file):
+            if isinstance(block, LogLine):  # the file cannot be read (further): always said
+                self._invalid_line(f"{block.location}: {block.error}")
+                if not add(name, max(block.line, skip), None):
+                    return False
+                continue
+            first = number + 1
+            number += len(block)
+            if number <= skip:
+                continue
+            lines = block if first > skip else block[skip - first + 1 :]
+            for line, raw in enumerate(lines, max(first, skip + 1)):
+                if stop.is_set():
+                    return False
+                try:
+                    message = from_json(raw, cache_strings="keys")
+                except ValueError:
+                    message = None
+                if type(message) is not dict:  # not JSON, not an object, blank, a BOM...
+                    message = self._not_a_message(name, line, raw)
+                    if message is _BLANK:
+                        continue
+                if not add(name, line, prepare(name, line, message)):
+                    return False
+        return True
+
+    def _add(self, file: str, line: int, data: bytes | None) -> bool:
+        """Count a line and batch its message (None: none to send); False if the run stopped."""
+        batch = self._batch
+        if data is not None and batch.messages and self._size + len(data) + 1 > self._budget:
+            # Full without this line: the batch's frontier is just before it.
+            if not self._ship():
+                return False
+            batch = self._batch
+        self._lines += 1
+        self._position = self._file_base + line
+        if data is None:
+            return True
+        self._selected += 1
+        batch.messages.append(data)
+        batch.where.append((file, line))
+        self._size += len(data) + 1
+        return len(batch.messages) < self._batch_events or self._ship()
+
+    def _ship(self) -> bool:
+        """Hand the batch over, frontier at the last line read; start the next one."""
+        batch = self._batch
+        batch.mark = self._mark()
+        self._batch, self._size = _Batch([], [], batch.mark), 0
+        return self._hand_off(batch)
+
+    def _not_a_message(self, file: str, number: int, raw: bytes) -> dict[str, Any] | _Blank | None:
+        """A line ``from_json`` made no message of: blank, or one after a byte order mark.
+
+        Else None: the line is counted as invalid and reported here.
+        """
+        line = parse_line(file, number, raw)
+        if line is None:
+            return _BLANK
+        if line.message is None:
             self._invalid_line(f"{line.location}: {line.error}")
+        return line.message
+
+    def _prepare(self, file: str, number: int, message: dict[str, Any] | None) -> bytes | None:
+        """The message to send, or None (invalid or filtered out: counted here)."""
+        if message is None:
             return None
         if self._events is not None and _name(message) not in self._events:
             self._filtered += 1
@@ -491,7 +546,7 @@ class _Run:
         try:
             typed = validate(message)
         except InvalidEventError as error:
-            self._invalid_line(f"{line.location}: {error}")
+            self._invalid_line(f"{file}:{number}: {error}")
             return None
         if (self._since is not None and typed.timestamp < self._since) or (
             self._until is not None and typed.timestamp >= self._until
@@ -502,7 +557,7 @@ class _Run:
         data = to_json(message)
         if len(data) > MAX_MESSAGE_BYTES:
             too_large = MessageTooLargeError(typed.name, len(data), MAX_MESSAGE_BYTES)
-            self._invalid_line(f"{line.location}: {too_large}")
+            self._invalid_line(f"{file}:{number}: {too_large}")
             return None
         return data
 
@@ -533,7 +588,7 @@ class _Run:
         if batch is not None and self._rate is not None and batch.messages:
             # Released when its last event's turn comes: never more than rate * t by time t.
             self._released += len(batch.messages)
-            wait = self._started + self._released / self._rate - time.monotonic()
+            wait = self._started + self._released / self._rate - _monotonic()
             if wait > 0 and self._stop.wait(wait):
                 return False
         while True:
@@ -567,7 +622,7 @@ class _Run:
                     "rejected": self._acked.totals["rejected"] + rejected,
                 },
             )
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._last_save >= _CHECKPOINT_EVERY:
             self._save_now()
         if self._on_progress is not None:
@@ -581,7 +636,7 @@ class _Run:
             return
         with self._lock:
             frontier = self._acked
-            self._last_save = time.monotonic()
+            self._last_save = _monotonic()
             self._save(frontier)
 
     def _problem(self, text: str) -> None:
@@ -621,7 +676,7 @@ class _Run:
             delivered_now=self._delivered - self._base["delivered"],
             files=self._files_read,
             position=acked["position"],
-            elapsed=time.monotonic() - self._started,
+            elapsed=_monotonic() - self._started,
             dry_run=self._sender is None,
             interrupted=interrupted,
             stopped=self._failure,

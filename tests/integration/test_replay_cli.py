@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from b2b_events import InvalidEventError, read_event_log
 from b2b_events._cli import main
 from b2b_events.collector import running
+from b2b_events.events import validate
 
 ARCHIVE = Path(__file__).parents[2] / "examples" / "segment-logs"
 KEY_VAR = "B2B_EVENTS_TEST_REPLAY_KEY"
@@ -380,3 +382,58 @@ def test_an_interrupted_replay_resumes_with_the_same_command(
         assert process.returncode == -signal.SIGKILL
         assert duplicates <= 600  # re-sent after the crash, with their same messageId
     assert f"resumed after {len(ids) - (len(received) - interrupted)}" in rerun_out
+
+
+def edge_lines() -> list[str]:
+    """Lines where a fast path could part from ``validate``: each has a known verdict."""
+    trial = {"trial_start_date": "2026-11-01", "trial_end_date": "2026-11-30"}
+    return [
+        "\ufeff" + signed_in(1),  # byte order mark on line 1: valid
+        "  " + signed_in(2) + "\t",  # spaces around the object: valid
+        signed_in(3, properties={"x": float("nan")}),  # NaN: not JSON's, invalid
+        signed_in(4, integrations={"All": float("inf")}),  # Infinity: invalid
+        signed_in(5)[:-1] + ', "x": 1e400}',  # a number that overflows to infinity: invalid
+        signed_in(6, type="page"),  # not a type b2b-events knows: invalid
+        signed_in(7, event=7),  # event not a string: invalid
+        signed_in(8, event="Report Exported"),  # outside the spec: valid, invalid if strict
+        signed_in(9, type="group", event=None, groupId="acct_1"),  # valid group
+        "null",
+        "[1]",
+        '"text"',
+        "   ",  # blank: not counted
+        "",
+        signed_in(10, userId=None),  # no identity: invalid
+        signed_in(11, event="Trial Started", properties={**trial, "trial_plan_name": "Pro"}),
+        signed_in(12, event="Trial Ended", properties={**trial, "trial_plan_name": ""}),
+        signed_in(13, timestamp=1_700_000_000),  # epoch number: invalid
+        signed_in(14, sentAt=float("nan")),  # a server-set field is still checked: invalid
+        signed_in(15, receivedAt="2026-11-25T10:00:00.000Z", version=2),  # valid
+    ]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_validate_gives_each_line_the_verdict_of_the_validate_function(
+    tmp_path: Path, strict: bool
+) -> None:
+    path = tmp_path / "edges.jsonl"
+    path.write_text("\n".join(edge_lines()) + "\n", encoding="utf-8")
+    expected_invalid = []
+    for line in read_event_log(path):
+        if line.message is None:
+            expected_invalid.append(line.line)
+            continue
+        try:
+            validate(line.message, strict=strict)
+        except InvalidEventError:
+            expected_invalid.append(line.line)
+
+    status, out = run("validate", "--json", *(["--strict"] if strict else []), str(path))
+    document = json.loads(out)
+
+    assert status == 1
+    assert [error["line"] for error in document["errors"]] == expected_invalid
+    assert expected_invalid == [3, 4, 5, 6, 7, *([8] if strict else []), 10, 11, 12, 15, 17, 18, 19]
+    reasons = {error["line"]: error["problems"][0]["reason"] for error in document["errors"]}
+    finite = "must be a finite number (JSON has no NaN or Infinity)"
+    assert reasons[3] == reasons[4] == reasons[19] == finite
+    assert (document["lines"], document["valid"]) == (18, 18 - len(expected_invalid))

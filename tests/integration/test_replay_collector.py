@@ -156,7 +156,10 @@ def test_the_rate_is_kept_within_tolerance(tmp_path: Path) -> None:
         assert collector.count() == 150
 
     assert report.ok
-    assert 0.45 <= elapsed <= 1.0  # 150 events at 300/s: 0.5 s
+    # 150 events at 300/s cannot take less than 0.5 s (the limiter waits for each
+    # batch's turn); no upper bound, which a loaded machine could break. The exact
+    # pacing is checked against a fake clock in tests/unit/test_replay.py.
+    assert elapsed >= 0.5 - 0.01
 
 
 def test_what_a_client_records_replays_with_the_same_message_ids(tmp_path: Path) -> None:

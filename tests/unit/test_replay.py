@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from b2b_events import ConfigurationError, ReplayReport, Response, replay
+from b2b_events import ConfigurationError, ReplayReport, Response, _replay, replay
 from b2b_events._replay import SERVER_SET_FIELDS, prepare_for_replay
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
@@ -378,22 +377,84 @@ def test_a_checkpoint_is_for_the_same_replay_only(tmp_path: Path) -> None:
         replay(log, transport=Scripted(), checkpoint=checkpoint, events=["Signed Up"])
 
 
-def test_the_rate_is_kept(tmp_path: Path) -> None:
+class FakeClock:
+    """Time that passes only when the replay waits: pacing checked exactly, not timed."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.releases: list[float] = []  # the time after each wait
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class WaitOnClock(threading.Event):
+    """A stop event whose waits move the fake clock on instead of sleeping."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None and not self.is_set():
+            self.clock.now += timeout
+            self.clock.releases.append(self.clock.now)
+        return self.is_set()
+
+
+def test_the_rate_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(_replay, "_monotonic", clock)
     log = write_log(tmp_path / "events.jsonl", [archived(i) for i in range(60)])
-    times: list[float] = []
+    transport = Scripted()
+    start = clock.now
 
-    def timed(batch: list[dict[str, Any]]) -> Response:
-        times.extend(time.monotonic() for _ in batch)
-        return Response(200)
-
-    start = time.monotonic()
-    report = replay(log, transport=Scripted(timed), rate=200)
-    elapsed = time.monotonic() - start
+    report = replay(log, transport=transport, rate=200, stop=WaitOnClock(clock))
 
     assert report.ok
-    assert 0.27 <= elapsed <= 0.6  # 60 events at 200/s
-    # Never ahead of the rate: by time t, at most 200 * t events (batches of 20 ms of events).
-    assert all(n + 1 <= 200 * (t - start) + 1e-3 + 20 for n, t in enumerate(times))
+    assert len(transport.ids()) == 60
+    # Batches of 0.1 s of events (20), each released when its last event's turn
+    # comes: never ahead of 200/s, and not later either.
+    assert [round(t - start, 9) for t in clock.releases] == [0.1, 0.2, 0.3]
+    assert [len(batch) for batch in transport.attempts] == [20, 20, 20]
+    assert report.elapsed == pytest.approx(60 / 200)
+
+
+def test_a_nan_in_an_archived_line_is_invalid_and_never_sent(tmp_path: Path) -> None:
+    # json.dumps writes NaN and Infinity; JSON has neither, and re-sent they would become
+    # null. In a server-set field, dropped before checking, it does not matter.
+    log = write_log(
+        tmp_path / "events.jsonl",
+        [archived(0), archived(1, properties={"x": float("nan")}), archived(2, sentAt=1e400)],
+    )
+    transport = Scripted()
+
+    report = replay(log, transport=transport)
+
+    assert transport.ids() == ["m0", "m2"]
+    assert (report.invalid, report.delivered) == (1, 2)
+    assert report.errors == (
+        f"{log}:2: Signed In: properties.x: must be a finite number (JSON has no NaN or Infinity)",
+    )
+
+
+def test_a_file_that_breaks_before_the_checkpoint_is_reported_on_resume(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "events.jsonl", [archived(i) for i in range(10)])
+    checkpoint = tmp_path / "replay.ckpt"
+    failing = Scripted(lambda batch: Response(503 if batch[0]["messageId"] == "m4" else 200))
+    first = replay(
+        log, transport=failing, checkpoint=checkpoint, max_batch_events=2, max_retries=0, **FAST
+    )
+    assert first.resume_from == f"{log}:5"
+    # Meanwhile the file was replaced by a gzip stream cut before line 5.
+    data = gzip.compress(b"".join(json.dumps(archived(i)).encode() + b"\n" for i in range(10)))
+    log.write_bytes(data[:20])
+
+    again = replay(log, transport=Scripted(), checkpoint=checkpoint, max_batch_events=2)
+
+    assert not again.ok
+    assert again.invalid == 1
+    assert again.errors == (f"{log}:1: gzip stream truncated: the file ends in the middle",)
 
 
 def test_callbacks_that_raise_are_logged_not_fatal(
