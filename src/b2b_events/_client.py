@@ -233,8 +233,12 @@ class _BaseClient:
         self._engine = self._new_engine(
             transport, options, batch_overhead=batch_overhead(self._write_key)
         )
-        # Opened last: nothing after it can refuse the options and leave the file open.
-        self._record = _open_record(record, record_max_bytes)
+        try:
+            self._record = _open_record(record, record_max_bytes)
+        except BaseException:
+            if isinstance(self._engine, Engine):
+                self._engine.close(0)  # the spool file, if any, is not left locked
+            raise
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
         self.group = self.track.group

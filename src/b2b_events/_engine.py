@@ -90,6 +90,7 @@ class _Core:
         self._queued_bytes = 0
         self._accepted = 0  # messages that entered the queue
         self._settled = 0  # of those, delivered or dropped
+        self._kept = 0  # of the rest, left in a spool by close() for a later process
         self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
         self._flush_waiters = 0
         self._blocked = 0
@@ -375,7 +376,7 @@ class Engine(_Core):
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             target = self._accepted
-            if self._settled >= target:
+            if self._settled + self._kept >= target:
                 return True
             worker_alive = self._thread is not None and self._thread.is_alive()
         if not worker_alive and not self._opts.sync:
@@ -384,7 +385,7 @@ class Engine(_Core):
             self._flush_waiters += 1
             self._work.notify()
             try:
-                while self._settled < target:
+                while self._settled + self._kept < target:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
@@ -426,7 +427,7 @@ class Engine(_Core):
     def _wait_settled(self, deadline: float) -> bool:
         """Wait until every accepted message is settled, or ``deadline``; True if settled."""
         with self._lock:
-            while self._settled < self._accepted:
+            while self._settled + self._kept < self._accepted:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -456,6 +457,8 @@ class Engine(_Core):
         opts = self._opts
         first_seen: float | None = None
         while True:
+            if self._closed and self._give_up():
+                return None  # out of time: close() accounts for what is left
             queued = self._queue_len()
             if not queued:
                 if self._closed:

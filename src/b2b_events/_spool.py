@@ -3,37 +3,51 @@
 Design: one file per process, next to the path you give, and adoption of orphans.
 
 - A client with ``spool="/var/lib/app/events.sqlite"`` writes to its own file,
-  ``events.sqlite.<pid>.<random>.spool``, opened in SQLite's EXCLUSIVE locking mode
-  (WAL journal, ``synchronous=NORMAL``). The exclusive lock is held for the life of
-  the process, so no two processes ever write the same file (no "database is
-  locked" in the hot path, no leases to expire) and, since the operating system
-  drops the lock when a process dies, a file whose lock can be taken is an orphan.
-- On start, and every ``ADOPT_EVERY`` seconds, a client looks for sibling
-  ``*.spool`` files whose lock it can take: those of processes that crashed, were
-  killed or exited before delivering. It sends their messages first, with their
-  original ``messageId``, and removes each file once it is empty. A live process's
-  file is never touched.
-- A file SQLite cannot read is renamed ``<name>.corrupt-<time>`` and reported:
-  never deleted.
+  ``events.sqlite.<pid>.<random>.spool``. Before the file gets that name it is
+  locked with ``flock`` (created under a temporary name, locked, then renamed), and
+  the lock is held for the life of the process: a file under its final name whose
+  ``flock`` can be taken belongs to nobody alive. No two processes ever write the
+  same file (no "database is locked" in the hot path, no leases to expire), and
+  since the operating system drops the lock when a process dies, a dead process's
+  file becomes an orphan at once. ``flock`` survives ``fork()`` in the parent (the
+  SQLite connection is closed and reopened around it; the lock is not), so no
+  other process can take the file meanwhile.
+- SQLite itself runs in EXCLUSIVE locking mode (no shared-memory index) with a WAL
+  journal and ``synchronous=NORMAL``.
+- On start, and every ``ADOPT_EVERY`` seconds while sending, a client looks for
+  sibling spool files whose lock it can take: those of processes that crashed,
+  were killed or exited before delivering. It sends their messages first, with
+  their original ``messageId``, and removes each file once it is empty on disk.
+- A file SQLite reports as corrupt (or not a database) is renamed
+  ``<name>.corrupt-<time>`` and reported: never deleted. Other errors (permissions,
+  I/O) leave it in place for a later look.
 
 Durability: an INSERT is committed before ``track()`` returns. With WAL and
 ``synchronous=NORMAL`` the commit is in the operating system's hands when it
 returns: it survives the process being killed (SIGKILL, OOM killer, a crash), but
 the last commits before a power loss or kernel crash may be lost (SQLite fsyncs
 the WAL at checkpoints, not at each commit). Rows are deleted only after a 2xx
-for their batch, so a crash between the 2xx and the delete re-sends them once
-more, with the same ``messageId``: Segment de-duplicates those.
+for their batch (or a permanent refusal), so a crash between the 2xx and the
+delete re-sends them once more, with the same ``messageId``: Segment
+de-duplicates those. Needs a local filesystem with ``flock`` (not Windows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ADOPT_EVERY", "Spool", "SpoolError"]
 
@@ -41,6 +55,8 @@ logger = logging.getLogger("b2b_events.spool")
 
 ADOPT_EVERY = 30.0
 """Seconds between two looks for orphaned spool files of dead processes."""
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 class SpoolError(Exception):
@@ -52,17 +68,28 @@ class _File:
     """One open spool file: ours, or an adopted orphan."""
 
     path: Path
+    lock: int  # a file descriptor holding flock(LOCK_EX) on ``path``
     db: sqlite3.Connection
-    count: int = 0
-    size: int = 0
-    after: int = 0  # rows with a smaller id are taken (in flight)
+    count: int = 0  # rows on disk, not taken
+    size: int = 0  # their bytes
+    after: int = 0  # rows with a larger id were never taken
     last_id: int = 0  # ids are ours to give and only grow: "id > after" misses nothing
+    taken: dict[int, int] = field(default_factory=dict)  # row id -> size, in flight
+    returned: list[int] = field(default_factory=list)  # taken, then given back: take first
     cursor: sqlite3.Cursor | None = None  # the hot path's, reused (a little cheaper)
-    taken: set[int] = field(default_factory=set)
+
+
+def _lock(fd: int) -> bool:
+    """Take ``flock(LOCK_EX)`` on ``fd`` without waiting; False if someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """Open ``path`` holding its lock for good; raise sqlite3.OperationalError if held."""
+    """Open a spool database we hold the flock of."""
     db = sqlite3.connect(str(path), timeout=0, isolation_level=None, check_same_thread=False)
     try:
         # EXCLUSIVE before the first access: no shared-memory index, and the lock
@@ -70,13 +97,19 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA locking_mode=EXCLUSIVE")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("BEGIN IMMEDIATE")  # takes the lock now, or fails if another holds it
         db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-        db.execute("COMMIT")
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")  # Python >= 3.11
+    if name:
+        return name in _CORRUPT
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
 
 
 Ref = tuple[_File, int]
@@ -90,19 +123,35 @@ class Spool:
         """Create this process's file next to ``base`` and adopt any orphans found there.
 
         Raises:
-            SpoolError: The directory is not writable, or the file cannot be created.
+            SpoolError: No flock here, the directory is not writable, or the file
+                cannot be created.
         """
+        if fcntl is None:  # pragma: no cover - Windows
+            raise SpoolError("spool= needs flock(), which this platform does not have")
         self.base = Path(base)
         if not self.base.parent.is_dir():
             raise SpoolError(f"spool directory does not exist: {self.base.parent}")
-        name = f"{self.base.name}.{os.getpid()}.{secrets.token_hex(4)}.spool"
-        path = self.base.with_name(name)
-        try:
-            self._own = _File(path, _connect(path))
-        except sqlite3.Error as exc:
-            raise SpoolError(f"cannot create the spool file {path}: {exc}") from exc
+        self._pattern = re.compile(rf"{re.escape(self.base.name)}\.[0-9]+\.[0-9a-f]{{8}}\.spool")
         self._adopted: list[_File] = []
         self._next_adoption = 0.0
+        self._own = self._create()
+
+    def _create(self) -> _File:
+        name = f"{self.base.name}.{os.getpid()}.{secrets.token_hex(4)}.spool"
+        path = self.base.with_name(name)
+        staging = path.with_name(name + ".new")  # not a name adopters look at
+        try:
+            fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise SpoolError(f"cannot create the spool file {path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a brand-new file: nobody else has it
+            os.rename(staging, path)  # appears under its name already locked
+            return _File(path, fd, _connect(path))
+        except (OSError, sqlite3.Error) as exc:
+            os.close(fd)
+            staging.unlink(missing_ok=True)
+            raise SpoolError(f"cannot create the spool file {path}: {exc}") from exc
 
     @property
     def path(self) -> Path:
@@ -143,66 +192,106 @@ class Spool:
         """The next batch, adopted files first: (reference for ``delete``, message) pairs.
 
         At most ``limit`` messages whose sizes plus one comma each fit in ``budget``.
+        Rows given back (``give_back``) come before new ones.
+
+        Raises:
+            sqlite3.Error: A read failed; nothing was taken.
         """
         batch: list[tuple[Ref, bytes]] = []
         used = 0
         for source in [*self._adopted, self._own]:
             if not source.count:
                 continue
-            rows = source.db.execute(
-                "SELECT id, data FROM spool WHERE id > ? ORDER BY id LIMIT ?",
-                (source.after, limit - len(batch)),
-            ).fetchall()
+            rows = self._read(source, limit - len(batch))
+            if not rows:
+                # Counts and file disagree (someone edited the file?): trust the file.
+                logger.error("b2b-events: spool %s holds fewer events than counted", source.path)
+                source.count = source.size = 0
+                source.returned.clear()
             for rowid, data in rows:
                 cost = len(data) + (1 if batch else 0)
                 if batch and used + cost > budget:
                     return batch
                 batch.append(((source, rowid), bytes(data)))
                 used += cost
-                source.after = rowid
-                source.taken.add(rowid)
+                if source.returned and source.returned[0] == rowid:
+                    source.returned.pop(0)
+                else:
+                    source.after = max(source.after, rowid)
+                source.taken[rowid] = len(data)
                 source.count -= 1
                 source.size -= len(data)
-            if not rows:
-                # Counts and file disagree (someone edited the file?): trust the file.
-                logger.error("b2b-events: spool %s holds fewer events than counted", source.path)
-                source.count = source.size = 0
             if len(batch) >= limit:
                 break
         return batch
 
+    @staticmethod
+    def _read(source: _File, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` rows to take from ``source``: given-back ones first, in id order."""
+        rows: list[tuple[int, bytes]] = []
+        if source.returned:
+            wanted = source.returned[:limit]
+            marks = ",".join("?" * len(wanted))
+            found = dict(
+                source.db.execute(f"SELECT id, data FROM spool WHERE id IN ({marks})", wanted)
+            )
+            missing = [r for r in wanted if r not in found]
+            for rowid in missing:  # gone from the file: nothing to give back
+                source.returned.remove(rowid)
+            rows = [(r, found[r]) for r in wanted if r in found]
+        if len(rows) < limit:
+            rows += source.db.execute(
+                "SELECT id, data FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                (source.after, limit - len(rows)),
+            ).fetchall()
+        return rows
+
     def delete(self, refs: list[Ref]) -> None:
-        """Remove settled messages (delivered or dropped); remove emptied orphan files."""
-        by_source: dict[int, tuple[_File, list[int]]] = {}
-        for source, rowid in refs:
-            by_source.setdefault(id(source), (source, []))[1].append(rowid)
-        for source, rowids in by_source.values():
+        """Remove settled messages (delivered, or refused for good); retire emptied orphans.
+
+        Raises:
+            sqlite3.Error: The delete failed; the rows stay on disk (and are sent
+                again by a later process, with the same ``messageId``).
+        """
+        for source, rowids in _by_source(refs):
+            for rowid in rowids:
+                source.taken.pop(rowid, None)
             # One statement, one commit (a batch holds at most 2,500 ids).
             marks = ",".join("?" * len(rowids))
             source.db.execute(f"DELETE FROM spool WHERE id IN ({marks})", rowids)
-            source.taken.difference_update(rowids)
             if source is not self._own and not source.count and not source.taken:
                 self._retire(source)
 
-    def keep(self, refs: list[Ref]) -> None:
-        """Leave taken messages on disk, unsettled: a later process delivers them."""
-        for source, rowid in refs:
-            source.taken.discard(rowid)
+    def give_back(self, refs: list[Ref]) -> None:
+        """Return taken messages to the spool, unsent: taken again first, or by a later process."""
+        for source, rowids in _by_source(refs):
+            back = [r for r in rowids if r in source.taken]
+            for rowid in back:
+                source.size += source.taken.pop(rowid)
+            source.count += len(back)
+            source.returned = sorted({*source.returned, *back})
 
     def pop_oldest(self) -> bytes | None:
-        """Remove and return the oldest message not taken (``drop_oldest``)."""
+        """Remove and return the oldest message not taken (``drop_oldest``).
+
+        Raises:
+            sqlite3.Error: The read or the delete failed; nothing was removed.
+        """
         for source in [*self._adopted, self._own]:
             if not source.count:
                 continue
-            row = source.db.execute(
-                "SELECT id, data FROM spool WHERE id > ? ORDER BY id LIMIT 1", (source.after,)
-            ).fetchone()
-            if row is None:
+            rows = self._read(source, 1)
+            if not rows:
                 continue
-            source.db.execute("DELETE FROM spool WHERE id = ?", (row[0],))
+            rowid, data = rows[0]
+            source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
+            if source.returned and source.returned[0] == rowid:
+                source.returned.pop(0)
+            else:
+                source.after = max(source.after, rowid)
             source.count -= 1
-            source.size -= len(row[1])
-            return bytes(row[1])
+            source.size -= len(data)
+            return bytes(data)
         return None
 
     # -- orphans --------------------------------------------------------------------
@@ -215,28 +304,16 @@ class Spool:
         self._next_adoption = now + ADOPT_EVERY
         mine = {self._own.path, *(f.path for f in self._adopted)}
         found = 0
-        for path in sorted(self.base.parent.glob(f"{self.base.name}.*.spool")):
-            if path in mine or _owner_is_our_parent(path):
+        for path in sorted(self.base.parent.iterdir()):
+            if path in mine or not self._pattern.fullmatch(path.name):
                 continue
             try:
-                db = _connect(path)
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    continue  # a live process holds it
-                self._quarantine(path, exc)
+                orphan = self._adopt(path)
+            except OSError as exc:
+                logger.warning("b2b-events: cannot look at spool file %s now: %s", path, exc)
                 continue
-            except sqlite3.DatabaseError as exc:
-                self._quarantine(path, exc)
+            if orphan is None:
                 continue
-            try:
-                count, size = db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM spool"
-                ).fetchone()
-            except sqlite3.DatabaseError as exc:
-                db.close()
-                self._quarantine(path, exc)
-                continue
-            orphan = _File(path, db, int(count), int(size))
             if orphan.count:
                 self._adopted.append(orphan)
                 found += orphan.count
@@ -249,13 +326,42 @@ class Spool:
                 self._retire(orphan)
         return found
 
+    def _adopt(self, path: Path) -> _File | None:
+        """Open an orphan if nobody alive holds it; None if held, unreadable or moved aside."""
+        fd = os.open(path, os.O_RDWR)
+        if not _lock(fd):
+            os.close(fd)
+            return None  # a live process's file
+        db: sqlite3.Connection | None = None
+        try:
+            db = _connect(path)
+            count, size, last = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(MAX(id), 0) FROM spool"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            os.close(fd)  # unlocked: another look later, or by another process
+            if _is_corrupt(exc):
+                self._quarantine(path, exc)
+            else:
+                logger.warning("b2b-events: cannot read spool file %s now: %s", path, exc)
+            return None
+        return _File(path, fd, db, int(count), int(size), last_id=int(last))
+
     def _retire(self, source: _File) -> None:
-        """Close an empty adopted file and remove it (with its WAL)."""
+        """Remove an adopted file that is empty on disk (with its WAL); keep it otherwise."""
         if source in self._adopted:
             self._adopted.remove(source)
+        try:
+            empty = source.db.execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
+        except sqlite3.Error:
+            empty = False
         source.db.close()
-        for leftover in (source.path, Path(f"{source.path}-wal"), Path(f"{source.path}-journal")):
-            leftover.unlink(missing_ok=True)
+        if empty:
+            for leftover in (source.path, Path(f"{source.path}-wal")):
+                leftover.unlink(missing_ok=True)
+        os.close(source.lock)  # last: nobody can take it while it is being removed
 
     @staticmethod
     def _quarantine(path: Path, exc: Exception) -> None:
@@ -273,36 +379,42 @@ class Spool:
         )
 
     def close(self) -> None:
-        """Close every file; ours stays on disk if it still holds messages."""
-        for source in list(self._adopted):
-            if not source.count and not source.taken:
-                self._retire(source)
-            else:
-                source.db.close()
+        """Close every file; a file that still holds messages stays on disk for a later process."""
+        for source in [*self._adopted, self._own]:
+            self._retire(source)
         self._adopted.clear()
-        own = self._own
-        try:
-            empty = own.db.execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
-        except sqlite3.Error:  # unreadable now: keep the file, the next start looks at it
-            empty = False
-        own.db.close()
-        if empty:
-            for leftover in (own.path, Path(f"{own.path}-wal")):
-                leftover.unlink(missing_ok=True)
+
+    # -- fork -------------------------------------------------------------------------
 
     def suspend(self) -> None:
-        """Before fork: close every connection (the child must not inherit them)."""
+        """Before fork, in the parent: close the SQLite connections.
+
+        SQLite connections must never cross a fork; the flocks stay held, so no
+        other process can take the files meanwhile.
+        """
         for source in [self._own, *self._adopted]:
             source.cursor = None
             source.db.close()
 
     def resume(self) -> None:
-        """After fork, in the parent: reopen and re-lock the same files."""
+        """After fork, in the parent: reopen the connections to the same (still locked) files."""
         for source in [self._own, *self._adopted]:
             source.db = _connect(source.path)
 
+    def forget(self) -> None:
+        """Hold nothing (a forked child that could not create its own file)."""
+        self._adopted.clear()
+        self._own.count = self._own.size = 0
 
-def _owner_is_our_parent(path: Path) -> bool:
-    """True for the file of the process that forked us: it is alive, just briefly unlocked."""
-    parts = path.name.rsplit(".", 3)  # <base>.<pid>.<token>.spool
-    return len(parts) == 4 and parts[1] == str(os.getppid())
+    def release_inherited(self) -> None:
+        """In a forked child: close the inherited lock descriptors (the parent keeps its locks)."""
+        for source in [self._own, *self._adopted]:
+            with contextlib.suppress(OSError):
+                os.close(source.lock)
+
+
+def _by_source(refs: list[Ref]) -> list[tuple[_File, list[int]]]:
+    grouped: dict[int, tuple[_File, list[int]]] = {}
+    for source, rowid in refs:
+        grouped.setdefault(id(source), (source, []))[1].append(rowid)
+    return list(grouped.values())

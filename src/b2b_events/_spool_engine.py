@@ -3,8 +3,9 @@
 Same worker, batching, retry policy and accounting as ``Engine``; only the
 storage differs (``_spool.Spool`` instead of a deque). A message is committed to
 the spool before ``track()`` returns and deleted once its batch got a 2xx (or was
-dropped for good). What ``close()`` cannot deliver in time stays on disk for the
-next process instead of being dropped.
+refused for good). A batch whose retries run out goes back to the spool and is
+tried again after a pause: an outage fills the spool, it does not empty it.
+What ``close()`` cannot deliver in time stays on disk for the next process.
 """
 
 from __future__ import annotations
@@ -13,16 +14,25 @@ import logging
 import os
 import sqlite3
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ._accounting import Accounting, DropReason
 from ._engine import Engine, EngineOptions
-from ._spool import Ref, Spool
+from ._spool import Ref, Spool, SpoolError
 from ._transport import Transport
 
 __all__ = ["SpoolEngine"]
 
 logger = logging.getLogger("b2b_events.spool")
+
+RETRY_PAUSE = 5.0
+"""Seconds the worker rests after a batch ran out of retries and went back to the spool."""
+
+ERROR_PAUSE = 1.0
+"""Seconds the worker rests after the spool could not be read."""
+
+_KEPT: frozenset[DropReason] = frozenset({"timeout", "retries_exhausted"})
+"""Drop reasons that, with a spool, keep the messages on disk instead."""
 
 
 class SpoolEngine(Engine):
@@ -37,10 +47,14 @@ class SpoolEngine(Engine):
         batch_overhead: int,
         spool: Spool,
     ) -> None:
-        """Create the engine; messages orphaned by earlier processes are sent first, now."""
+        """Create the engine; messages orphaned by earlier processes are sent first, now.
+
+        Unlike the memory engine, the worker starts here when there are such messages.
+        """
         self._spool = spool
         self._spool_closed = False
         self._refs: dict[int, Ref] = {}
+        self._pause = False
         super().__init__(transport, accounting, options, batch_overhead=batch_overhead)
         _register_spool_fork_hooks(self)
         found = self._spool.adopt_orphans(force=True)
@@ -71,14 +85,23 @@ class SpoolEngine(Engine):
         return len(self._spool)
 
     def _pop_oldest(self) -> bytes | None:
-        old = self._spool.pop_oldest()
+        try:
+            old = self._spool.pop_oldest()
+        except sqlite3.Error as exc:
+            logger.error("b2b-events: cannot drop the oldest spooled event: %s", exc)
+            return None  # the new event is dropped instead
         if old is not None:
             self._queued_bytes -= len(old)
         return old
 
     def _take_batch(self) -> list[bytes]:
-        self._accepted += self._spool.adopt_orphans()  # now and then: processes that died
-        pairs = self._spool.take(self._opts.max_batch_events, self._budget)
+        try:
+            self._accepted += self._spool.adopt_orphans()  # now and then: processes that died
+            pairs = self._spool.take(self._opts.max_batch_events, self._budget)
+        except (sqlite3.Error, OSError) as exc:
+            logger.error("b2b-events: cannot read the spool %s: %s", self._spool.path, exc)
+            self._work.wait(ERROR_PAUSE)  # releases the lock; close() wakes it
+            return []
         batch: list[bytes] = []
         for ref, data in pairs:
             self._inflight[id(data)] = data
@@ -91,31 +114,60 @@ class SpoolEngine(Engine):
 
     # -- settling --------------------------------------------------------------------
 
-    def _settle(self, messages: list[bytes]) -> bool:  # type: ignore[override]
-        if not super()._settle(messages):
-            return False
+    def _settle(self, messages: Sequence[bytes]) -> bool:
+        # One critical section from "in flight" to "deleted": a close() in between
+        # must not hand delivered rows over to the next process.
         with self._lock:
+            taken = [self._inflight.pop(id(m), None) for m in messages]
+            if any(m is None for m in taken):
+                return False
             refs = [self._refs.pop(id(m)) for m in messages if id(m) in self._refs]
-            self._spool.delete(refs)
+            try:
+                self._spool.delete(refs)
+            except (sqlite3.Error, OSError) as exc:  # they stay on disk: sent again later
+                logger.error("b2b-events: cannot delete sent events from the spool: %s", exc)
+            self._settled += len(messages)
+            self._done.notify_all()
+        self._on_progress()
         return True
 
+    def _give_back(self, batch: Sequence[bytes]) -> None:
+        """With the lock held: unsent messages go back to the spool, not settled."""
+        refs = [self._refs.pop(id(m)) for m in batch if id(m) in self._refs]
+        for message in batch:
+            self._inflight.pop(id(message), None)
+        self._spool.give_back(refs)
+        self._queued_bytes = self._spool.size
+
     def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
-        if reason != "timeout":
+        if reason not in _KEPT:  # refused for good: deleted, counted, on_drop
             super()._drop_batch(batch, reason, detail)
             return
-        # Out of time at close: not lost, the spool keeps them for the next process.
         with self._lock:
-            refs = [self._refs.pop(id(m)) for m in batch if id(m) in self._refs]
-            for message in batch:
-                self._inflight.pop(id(message), None)
-            self._spool.keep(refs)
+            self._give_back(batch)
+            self._pause = reason == "retries_exhausted" and not self._closed
+        if self._pause:
+            logger.warning(
+                "b2b-events: %d event(s) kept in the spool after %s; retrying in %.0f s",
+                len(batch),
+                detail,
+                RETRY_PAUSE,
+            )
+
+    def _deliver_batch(self, batch: list[bytes]) -> None:
+        super()._deliver_batch(batch)
+        with self._lock:
+            if self._pause:
+                self._pause = False
+                if not self._closed:
+                    self._work.wait(RETRY_PAUSE)  # close() wakes it
 
     def _drop_leftovers(self) -> None:
         with self._lock:
-            remaining = self._accepted - self._settled
-            self._spool.keep(list(self._refs.values()))
-            self._inflight.clear()
+            self._give_back(list(self._inflight.values()))
             self._refs.clear()
+            self._kept = self._accepted - self._settled
+            remaining = self._kept
         if remaining:
             logger.warning(
                 "b2b-events: %d event(s) stay in the spool %s; the next client started "
@@ -129,31 +181,58 @@ class SpoolEngine(Engine):
         super().close(timeout)
         with self._lock:
             worker = self._thread
-            if not self._spool_closed and (worker is None or not worker.is_alive()):
-                self._spool_closed = True
-                self._spool.close()
+            if worker is None or not worker.is_alive():
+                self._close_spool()
+
+    def _run(self) -> None:
+        try:
+            super()._run()
+        finally:
+            with self._lock:
+                if self._closed:  # a worker that outlived close(): the files are its to close
+                    self._close_spool()
+
+    def _close_spool(self) -> None:
+        if not self._spool_closed:
+            self._spool_closed = True
+            self._spool.close()
 
     # -- fork ------------------------------------------------------------------------
 
     def _before_fork(self) -> None:
         self._lock.acquire()
-        self._spool.suspend()
+        if not self._spool_closed:
+            self._spool.suspend()
 
     def _after_fork_in_parent(self) -> None:
-        self._spool.resume()
-        self._lock.release()
+        try:
+            if not self._spool_closed:
+                self._spool.resume()
+        except sqlite3.Error as exc:
+            logger.error("b2b-events: cannot reopen the spool after fork(): %s", exc)
+        finally:
+            self._lock.release()
 
     def _after_fork_in_child(self) -> None:
         # The parent's files are the parent's: the child gets a file of its own.
-        self._spool = Spool(self._spool.base)
-        self._spool_closed = False
+        super()._after_fork_in_child()  # fresh locks first, whatever happens next
+        inherited = self._spool
+        inherited.release_inherited()
         self._refs = {}
-        super()._after_fork_in_child()
+        self._pause = False
+        if self._spool_closed:
+            return
+        try:
+            self._spool = Spool(inherited.base)
+        except SpoolError as exc:
+            logger.error("b2b-events: the forked process has no spool (%s); events dropped", exc)
+            inherited.forget()
 
 
 def _register_spool_fork_hooks(engine: SpoolEngine) -> None:
     # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
-    # section 2.6): close them before, reopen after in the parent; the child opens its own.
+    # section 2.6): close them before, reopen after in the parent (its flocks stay
+    # held throughout); the child opens its own file.
     if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
         return
     before = weakref.WeakMethod(engine._before_fork)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import subprocess
@@ -262,15 +263,99 @@ def test_a_failed_spool_write_is_a_counted_drop_not_an_exception(
     client.close(timeout=0)
 
 
-def test_a_long_outage_fills_the_spool_not_the_memory(tmp_path: Path) -> None:
+def test_an_outage_longer_than_the_retries_keeps_everything_on_disk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retries running out do not delete spooled events: they wait for the endpoint."""
+    with running() as collector:
+        collector.faults.fail_next(10**6, status=503)
+        client = Client(
+            write_key="k",
+            endpoint=collector.url,
+            spool=tmp_path / "e.sqlite",
+            flush_interval=0.01,
+            max_retry_time=0.2,
+            retry_backoff=0.02,
+        )
+        ids = [client.track.signed_in(user_id=f"u{i}", group_id="g").message_id
+               for i in range(20)]  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "kept in the spool after" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "kept in the spool after" in caplog.text  # the retries did run out
+        assert client.stats.dropped_total == 0
+        assert client.stats.pending == 20
+        assert len(client._engine._queue) == 0  # on disk, not in memory
+        collector.faults.clear()
+        assert client.flush(timeout=30)  # wakes the worker's pause
+        client.close()
+        assert sorted(received(collector)) == sorted(ids)
+
+
+def test_adopted_events_survive_a_close_that_runs_out_of_time(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    first = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    ids = [first.track.signed_in(user_id=f"u{i}", group_id="g").message_id for i in range(5)]
+    first.close(timeout=0)
+    second = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, retry_backoff=0.05)
+    assert second.stats.pending == 5  # adopted
+    second.close(timeout=0.2)  # the endpoint is still down
+    assert second.stats.dropped_total == 0
+    assert second.flush(timeout=0)  # nothing left to wait for: handed over, not pending here
+    with running() as collector:
+        drain(collector.url, spool)
+        assert sorted(received(collector)) == sorted(ids)
+    assert not list(tmp_path.glob("*.spool"))
+
+
+def test_drop_oldest_survives_a_failing_spool(tmp_path: Path) -> None:
     client = Client(
-        write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite", flush_interval=60
+        write_key="k",
+        endpoint="http://127.0.0.1:9",
+        spool=tmp_path / "e.sqlite",
+        max_queue_events=3,
+        overflow="drop_oldest",
+        flush_interval=60,
     )
-    track_ids = [client.track.signed_in(user_id=f"u{i}", group_id="g").message_id
-                 for i in range(2_000)]  # fmt: skip
-    engine = client._engine
-    assert len(engine._queue) == 0  # the in-memory queue holds nothing
-    assert len(engine._inflight) <= 1_000  # at most the batch being retried
-    assert len(engine._spool) + len(engine._inflight) == 2_000  # type: ignore[attr-defined]
-    assert client.stats.pending == len(track_ids)
+    for i in range(3):
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # the disk failed
+    client.track.signed_in(user_id="late", group_id="g")  # does not raise
+    assert client.stats.dropped["queue_full"] == 1
     client.close(timeout=0)
+
+
+def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path) -> None:
+    """The SQLite connections close around fork(); the flock keeps the file ours."""
+    spool = tmp_path / "events.sqlite"
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    client.track.signed_in(user_id="u", group_id="g")
+    engine = client._engine
+    engine._before_fork()  # type: ignore[attr-defined]
+    try:
+        other = Spool(spool)  # as another process would, between the hooks
+        assert other.adopt_orphans(force=True) == 0
+        other.close()
+    finally:
+        engine._after_fork_in_parent()  # type: ignore[attr-defined]
+    client.track.signed_in(user_id="v", group_id="g")
+    assert client.stats.pending == 2
+    assert client.stats.dropped_total == 0
+    client.close(timeout=0)
+
+
+def test_only_files_of_this_spool_path_are_adopted(tmp_path: Path) -> None:
+    billing = Spool(tmp_path / "events.billing")
+    billing.append(b'{"type":"track"}')
+    billing._own.db.close()
+    os.close(billing._own.lock)  # its process "died": an orphan of events.billing
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "events")
+    assert client.stats.pending == 0  # events.billing.* is not events.*
+    client.close(timeout=0)
+    assert len(list(tmp_path.glob("events.billing.*.spool"))) == 1
+
+
+def test_a_refused_record_option_leaves_no_spool_file_behind(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot write the event log"):
+        Client(write_key="k", spool=tmp_path / "e.sqlite", record=tmp_path / "no" / "x.jsonl")
+    assert list(tmp_path.iterdir()) == []

@@ -69,8 +69,12 @@ def iso_timestamp(value: datetime) -> str:
     ``2026-11-22T10:00:00.000Z``. Sub-millisecond precision is kept rather than
     rounded away, so a message read back from the wire equals the one sent.
     """
-    if value.tzinfo is not timezone.utc and value.utcoffset():
-        value = value.astimezone(timezone.utc)
+    if value.tzinfo is not timezone.utc:
+        offset = value.utcoffset()
+        if offset is None:
+            raise ValueError(f"a naive datetime has no UTC form: {value!r}")
+        if offset:
+            value = value.astimezone(timezone.utc)
     spec = "microseconds" if value.microsecond % 1000 else "milliseconds"
     return value.isoformat(timespec=spec)[:-6] + "Z"  # "+00:00" off: aware, offset zero
 
