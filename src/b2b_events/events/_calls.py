@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue
+from pydantic import Field
 
-from ._common import Context, Message, NonBlank, Properties
+from ._common import Context, JsonValue, Message, NonBlank, Properties
 
 __all__ = ["Group", "Identify", "Track", "TrackMessage"]
 

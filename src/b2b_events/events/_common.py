@@ -20,13 +20,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
     PlainSerializer,
     StringConstraints,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
@@ -39,6 +38,7 @@ __all__ = [
     "B2BContext",
     "Context",
     "Email",
+    "JsonValue",
     "Library",
     "Message",
     "NonBlank",
@@ -168,6 +168,54 @@ def now() -> datetime:
 def rule_error(field: str, reason: str) -> PydanticCustomError:
     """Build the error a cross-field rule raises; ``field`` is the wire path below the model."""
     return PydanticCustomError("b2b_rule", "{reason}", {"field": field, "reason": reason})
+
+
+class _JsonSchema:
+    """A JSON value, checked by pydantic-core alone.
+
+    pydantic's ``JsonValue`` picks its member with a Python callback for every
+    value (about 0.4 us each, several per archived message); this strict union
+    does the same checks without leaving Rust: str, bool, int, finite float,
+    None, and lists and string-keyed objects of those.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        ref = "b2b_events.JsonValue"
+        itself = core_schema.definition_reference_schema(ref)
+        return core_schema.union_schema(  # its ref lets the inner references recurse
+            [
+                core_schema.str_schema(strict=True),
+                core_schema.bool_schema(strict=True),
+                core_schema.int_schema(strict=True),
+                core_schema.json_or_python_schema(  # a float, finite (not a Decimal)
+                    json_schema=core_schema.float_schema(allow_inf_nan=False),
+                    python_schema=core_schema.chain_schema(
+                        [
+                            core_schema.is_instance_schema(float),
+                            core_schema.float_schema(strict=True, allow_inf_nan=False),
+                        ]
+                    ),
+                ),
+                core_schema.none_schema(),
+                core_schema.list_schema(itself, strict=True),
+                core_schema.dict_schema(core_schema.str_schema(strict=True), itself, strict=True),
+            ],
+            custom_error_type="invalid-json-value",
+            custom_error_message="input was not a valid JSON value",
+            ref=ref,
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        return {}  # any JSON value
+
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
+else:
+    JsonValue = Annotated[Any, _JsonSchema]
+    """A JSON value (see ``_JsonSchema``)."""
 
 
 class Library(TypedDict):

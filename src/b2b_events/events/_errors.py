@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,9 +33,10 @@ _REASONS = {
     "model_attributes_type": "must be an object",
     "frozen_instance": "messages are immutable",
     "finite_number": "must be a finite number (JSON has no NaN or Infinity)",
+    "invalid_key": "keys must be strings",
 }
-# JsonValue reports where in the union it failed (``x.list.0.float``); not part of the path.
-_JSON_VALUE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+_JSON_TYPES = (str, bool, int, float, type(None))
+_NOT_JSON = "must be a JSON value (str, int, float, bool, None, list or dict), not {}"
 _PATTERNS = {EMAIL_PATTERN: "must be an email address", BLANK_PATTERN: "must not be blank"}
 
 
@@ -51,10 +53,31 @@ def _reason(err: ErrorDetails) -> str:
         return f"must be at most {ctx['max_length']} characters"
     if kind == "literal_error":
         return f"must be {ctx['expected']}"
-    if kind == "invalid-json-value":
-        got = type(err["input"]).__name__
-        return f"must be a JSON value (str, int, float, bool, None, list or dict), not {got}"
     return str(err["msg"])
+
+
+def _json_problem(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+    """Where inside ``value`` it stops being JSON, and why (None: it is JSON)."""
+    kind = type(value)
+    if kind is float and not math.isfinite(value):
+        return path, _REASONS["finite_number"]
+    if kind in _JSON_TYPES:
+        return None
+    if kind is list:
+        for index, item in enumerate(value):
+            found = _json_problem(item, [*path, str(index)])
+            if found:
+                return found
+        return None
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return [*path, str(key)], "keys must be strings"
+            found = _json_problem(item, [*path, key])
+            if found:
+                return found
+        return None
+    return path, _NOT_JSON.format(kind.__name__)
 
 
 def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:
@@ -63,11 +86,12 @@ def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"][skip:]]
-        if err["type"] == "finite_number":
-            loc = [part for part in loc if part not in _JSON_VALUE_TAGS]
+        reason = None
+        if err["type"] == "invalid-json-value":  # the union says "not JSON": say where, why
+            loc, reason = _json_problem(err["input"], loc) or (loc, _NOT_JSON.format("this"))
         if err["type"] == "b2b_rule" and err.get("ctx", {}).get("field"):
             loc.append(err["ctx"]["field"])
-        problem = Problem(".".join(loc), _reason(err))
+        problem = Problem(".".join(loc), reason or _reason(err))
         if problem not in seen:
             seen.add(problem)
             problems.append(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 import uuid
 from collections.abc import Callable
@@ -730,6 +731,35 @@ def test_custom_property_shadowing_a_semantic_one_is_checked_by_validate() -> No
         validate(wire)
 
     assert str(info.value) == "Signed Up: properties.email: must be a string"
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        (
+            {"a": {"b": [1, {"c": {1, 2}}]}},
+            "properties.seen.a.b.1.c: must be a JSON value "
+            "(str, int, float, bool, None, list or dict), not set",
+        ),
+        (
+            [0.5, float("inf")],
+            "properties.seen.1: must be a finite number (JSON has no NaN or Infinity)",
+        ),
+        (
+            decimal.Decimal("1.5"),
+            "properties.seen: must be a JSON value (str, int, float, bool, None, list or dict), "
+            "not Decimal",
+        ),
+        ({"a": {1: "x"}}, "properties.seen.a.1: keys must be strings"),
+    ],
+)
+def test_a_custom_value_that_is_not_json_is_reported_where_it_breaks(
+    tracker: Tracker, value: Any, line: str
+) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        tracker.signed_in(user_id="u", group_id="g", properties={"seen": value})
+
+    assert str(info.value) == f"Signed In: {line}"
 
 
 @pytest.mark.parametrize("key", ["groupId", "group_id"])
