@@ -305,6 +305,9 @@ class Spool:
         mine = {self._own.path, *(f.path for f in self._adopted)}
         found = 0
         for path in sorted(self.base.parent.iterdir()):
+            if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
+                _remove_stale_staging(path)
+                continue
             if path in mine or not self._pattern.fullmatch(path.name):
                 continue
             try:
@@ -411,6 +414,29 @@ class Spool:
         for source in [self._own, *self._adopted]:
             with contextlib.suppress(OSError):
                 os.close(source.lock)
+
+
+STALE_STAGING = 60.0
+"""Seconds after which an unlocked ``*.spool.new`` (a process died creating it) is removed."""
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Remove a staging file left by a process killed between creating and naming it.
+
+    Never a live one: a creator holds its lock, and a young file is left alone
+    (it may be in the instant between being created and being locked).
+    """
+    try:
+        if time.time() - path.stat().st_mtime < STALE_STAGING:
+            return
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        if _lock(fd) and os.fstat(fd).st_size == 0:
+            path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def _by_source(refs: list[Ref]) -> list[tuple[_File, list[int]]]:

@@ -359,3 +359,16 @@ def test_a_refused_record_option_leaves_no_spool_file_behind(tmp_path: Path) -> 
     with pytest.raises(ConfigurationError, match="cannot write the event log"):
         Client(write_key="k", spool=tmp_path / "e.sqlite", record=tmp_path / "no" / "x.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stale_staging_file_is_removed_and_a_young_one_kept(tmp_path: Path) -> None:
+    """What a process killed between creating and naming its file leaves behind."""
+    stale = tmp_path / "events.sqlite.4242.0badcafe.spool.new"
+    young = tmp_path / "events.sqlite.4243.0badbeef.spool.new"
+    stale.touch()
+    young.touch()
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "events.sqlite")
+    client.close(timeout=0)
+    assert not stale.exists()
+    assert young.exists()
