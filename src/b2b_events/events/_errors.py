@@ -56,28 +56,34 @@ def _reason(err: ErrorDetails) -> str:
     return str(err["msg"])
 
 
-def _json_problem(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+_MAX_DEPTH = 200
+
+
+def _json_problem(
+    value: Any, path: list[str], ancestors: frozenset[int] = frozenset()
+) -> tuple[list[str], str] | None:
     """Where inside ``value`` it stops being JSON, and why (None: it is JSON)."""
-    kind = type(value)
-    if kind is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return path, _REASONS["finite_number"]
-    if kind in _JSON_TYPES:
+    if isinstance(value, _JSON_TYPES):
         return None
-    if kind is list:
-        for index, item in enumerate(value):
-            found = _json_problem(item, [*path, str(index)])
-            if found:
-                return found
-        return None
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return [*path, str(key)], "keys must be strings"
-            found = _json_problem(item, [*path, key])
-            if found:
-                return found
-        return None
-    return path, _NOT_JSON.format(kind.__name__)
+    if not isinstance(value, (list, dict)):
+        return path, _NOT_JSON.format(type(value).__name__)
+    if id(value) in ancestors:
+        return path, "a cyclic reference (it contains itself)"
+    if len(ancestors) >= _MAX_DEPTH:
+        return path, f"nested too deeply (over {_MAX_DEPTH} levels)"
+    inside = ancestors | {id(value)}
+    items = enumerate(value) if isinstance(value, list) else value.items()
+    for key, item in items:
+        if not isinstance(key, (int, str)) or (
+            isinstance(value, dict) and not isinstance(key, str)
+        ):
+            return [*path, str(key)], "keys must be strings"
+        found = _json_problem(item, [*path, str(key)], inside)
+        if found:
+            return found
+    return None
 
 
 def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:

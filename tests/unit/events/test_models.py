@@ -733,6 +733,28 @@ def test_custom_property_shadowing_a_semantic_one_is_checked_by_validate() -> No
     assert str(info.value) == "Signed Up: properties.email: must be a string"
 
 
+def test_cyclic_and_too_deep_values_are_invalid_events_not_recursion_errors(
+    tracker: Tracker,
+) -> None:
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(3_000):
+        node["n"] = {}
+        node = node["n"]
+
+    with pytest.raises(InvalidEventError) as loop:
+        tracker.signed_in(user_id="u", group_id="g", properties={"v": cyclic})
+    with pytest.raises(InvalidEventError) as nested:
+        tracker.signed_in(user_id="u", group_id="g", properties={"v": deep})
+
+    assert str(loop.value) == (
+        "Signed In: properties.v.self: a cyclic reference (it contains itself)"
+    )
+    assert str(nested.value).endswith("nested too deeply (over 200 levels)")
+
+
 @pytest.mark.parametrize(
     ("value", "line"),
     [
