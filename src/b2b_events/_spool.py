@@ -57,6 +57,7 @@ ADOPT_EVERY = 30.0
 """Seconds between two looks for orphaned spool files of dead processes."""
 
 _CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_CHUNK = 500  # ids per IN (...): old SQLite builds allow 999 parameters at most
 
 
 class SpoolError(Exception):
@@ -84,6 +85,9 @@ def _lock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        return False
+    except OSError as exc:  # no locks here (ENOLCK, some network filesystems)
+        logger.warning("b2b-events: cannot lock a spool file: %s", exc)
         return False
     return True
 
@@ -134,6 +138,7 @@ class Spool:
         self._pattern = re.compile(rf"{re.escape(self.base.name)}\.[0-9]+\.[0-9a-f]{{8}}\.spool")
         self._adopted: list[_File] = []
         self._next_adoption = 0.0
+        self._handed_over = 0  # messages of abandoned orphans: left on disk for a later look
         self._own = self._create()
 
     def _create(self) -> _File:
@@ -144,13 +149,15 @@ class Spool:
             fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise SpoolError(f"cannot create the spool file {path}: {exc}") from exc
+        named = staging
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # a brand-new file: nobody else has it
             os.rename(staging, path)  # appears under its name already locked
+            named = path
             return _File(path, fd, _connect(path))
         except (OSError, sqlite3.Error) as exc:
+            named.unlink(missing_ok=True)  # before the unlock: nobody adopts a broken file
             os.close(fd)
-            staging.unlink(missing_ok=True)
             raise SpoolError(f"cannot create the spool file {path}: {exc}") from exc
 
     @property
@@ -194,15 +201,24 @@ class Spool:
         At most ``limit`` messages whose sizes plus one comma each fit in ``budget``.
         Rows given back (``give_back``) come before new ones.
 
+        An adopted file that cannot be read any more is let go (see ``handed_over``).
+
         Raises:
-            sqlite3.Error: A read failed; nothing was taken.
+            sqlite3.Error: Our own file could not be read; nothing was taken.
         """
         batch: list[tuple[Ref, bytes]] = []
         used = 0
         for source in [*self._adopted, self._own]:
             if not source.count:
                 continue
-            rows = self._read(source, limit - len(batch))
+            try:
+                rows = self._read(source, limit - len(batch))
+            except sqlite3.Error as exc:
+                if source is self._own:
+                    self.give_back([ref for ref, _ in batch])
+                    raise
+                self._let_go(source, exc)
+                continue
             if not rows:
                 # Counts and file disagree (someone edited the file?): trust the file.
                 logger.error("b2b-events: spool %s holds fewer events than counted", source.path)
@@ -230,7 +246,7 @@ class Spool:
         """Up to ``limit`` rows to take from ``source``: given-back ones first, in id order."""
         rows: list[tuple[int, bytes]] = []
         if source.returned:
-            wanted = source.returned[:limit]
+            wanted = source.returned[: min(limit, _CHUNK)]
             marks = ",".join("?" * len(wanted))
             found = dict(
                 source.db.execute(f"SELECT id, data FROM spool WHERE id IN ({marks})", wanted)
@@ -256,9 +272,19 @@ class Spool:
         for source, rowids in _by_source(refs):
             for rowid in rowids:
                 source.taken.pop(rowid, None)
-            # One statement, one commit (a batch holds at most 2,500 ids).
-            marks = ",".join("?" * len(rowids))
-            source.db.execute(f"DELETE FROM spool WHERE id IN ({marks})", rowids)
+            db = source.db
+            db.execute("BEGIN")  # one commit for the batch, in statements of _CHUNK ids
+            try:
+                for start in range(0, len(rowids), _CHUNK):
+                    chunk = rowids[start : start + _CHUNK]
+                    db.execute(
+                        f"DELETE FROM spool WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
             if source is not self._own and not source.count and not source.taken:
                 self._retire(source)
 
@@ -280,11 +306,17 @@ class Spool:
         for source in [*self._adopted, self._own]:
             if not source.count:
                 continue
-            rows = self._read(source, 1)
-            if not rows:
+            try:
+                rows = self._read(source, 1)
+                if not rows:
+                    continue
+                rowid, data = rows[0]
+                source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
+            except sqlite3.Error as exc:
+                if source is self._own:
+                    raise
+                self._let_go(source, exc)
                 continue
-            rowid, data = rows[0]
-            source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
             if source.returned and source.returned[0] == rowid:
                 source.returned.pop(0)
             else:
@@ -295,6 +327,25 @@ class Spool:
         return None
 
     # -- orphans --------------------------------------------------------------------
+
+    def pop_handed_over(self) -> int:
+        """Messages of adopted files let go since the last call (they stay on disk)."""
+        count, self._handed_over = self._handed_over, 0
+        return count
+
+    def _let_go(self, source: _File, exc: sqlite3.Error) -> None:
+        """An adopted file failed: stop using it, so our own file keeps being delivered.
+
+        Its untaken messages stay on disk (moved aside if corrupt) for a later process.
+        """
+        logger.error("b2b-events: giving up on spool file %s: %s", source.path, exc)
+        self._adopted.remove(source)
+        self._handed_over += source.count
+        with contextlib.suppress(sqlite3.Error):
+            source.db.close()
+        if _is_corrupt(exc):
+            self._quarantine(source.path, exc)
+        os.close(source.lock)
 
     def adopt_orphans(self, *, force: bool = False) -> int:
         """Take over the files of dead processes; return how many messages came with them."""

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 
 from ._accounting import Accounting, DropReason
 from ._engine import Engine, EngineOptions
+from ._policy import classify
 from ._spool import Ref, Spool, SpoolError
-from ._transport import Transport
+from ._transport import Response, Transport
 
 __all__ = ["SpoolEngine"]
 
@@ -102,6 +103,8 @@ class SpoolEngine(Engine):
             logger.error("b2b-events: cannot read the spool %s: %s", self._spool.path, exc)
             self._work.wait(ERROR_PAUSE)  # releases the lock; close() wakes it
             return []
+        finally:
+            self._kept += self._spool.pop_handed_over()  # orphans let go: not ours to wait for
         batch: list[bytes] = []
         for ref, data in pairs:
             self._inflight[id(data)] = data
@@ -153,6 +156,19 @@ class SpoolEngine(Engine):
                 detail,
                 RETRY_PAUSE,
             )
+
+    def _conclude(self, batch: list[bytes], response: Response) -> list[list[bytes]]:
+        if classify(response) != "misconfigured":
+            return super()._conclude(batch, response)
+        # 401/403/404, redirects: the key or the endpoint is wrong, not the events.
+        # Deleting them would lose them to a configuration slip: keep them for a fix.
+        self._log_misconfiguration(response.status)
+        self._drop_batch(batch, "retries_exhausted", response.describe())
+        return []
+
+    def _failed(self, batch: list[bytes]) -> None:
+        with self._lock:  # an unexpected error (logged) is no reason to delete them
+            self._give_back([m for m in batch if id(m) in self._inflight])
 
     def _deliver_batch(self, batch: list[bytes]) -> None:
         super()._deliver_batch(batch)

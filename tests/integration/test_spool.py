@@ -285,7 +285,6 @@ def test_an_outage_longer_than_the_retries_keeps_everything_on_disk(
         assert "kept in the spool after" in caplog.text  # the retries did run out
         assert client.stats.dropped_total == 0
         assert client.stats.pending == 20
-        assert len(client._engine._queue) == 0  # on disk, not in memory
         collector.faults.clear()
         assert client.flush(timeout=30)  # wakes the worker's pause
         client.close()
@@ -372,3 +371,61 @@ def test_a_stale_staging_file_is_removed_and_a_young_one_kept(tmp_path: Path) ->
     client.close(timeout=0)
     assert not stale.exists()
     assert young.exists()
+
+
+def test_a_long_outage_holds_at_most_one_batch_in_memory(tmp_path: Path) -> None:
+    client = Client(
+        write_key="k",
+        endpoint="http://127.0.0.1:9",
+        spool=tmp_path / "e.sqlite",
+        max_batch_events=100,
+        retry_backoff=0.05,
+    )
+    for i in range(2_500):
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+    engine = client._engine
+    with engine._lock:
+        in_memory = len(engine._inflight)
+        on_disk = len(engine._spool)  # type: ignore[attr-defined]
+    assert in_memory <= 100  # the batch being tried; the rest waits on disk
+    assert in_memory + on_disk == 2_500
+    client.close(timeout=0)
+
+
+def test_a_wrong_write_key_keeps_the_events_for_when_it_is_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "e.sqlite"
+    with running(write_key="right") as collector:
+        wrong = Client(write_key="wrong", endpoint=collector.url, spool=spool, flush_interval=0.01)
+        ids = [wrong.track.signed_in(user_id=f"u{i}", group_id="g").message_id
+               for i in range(5)]  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "kept in the spool after HTTP 401" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.02)
+        assert wrong.stats.dropped_total == 0
+        wrong.close(timeout=0)
+        fixed = Client(write_key="right", endpoint=collector.url, spool=spool, flush_interval=0.01)
+        assert fixed.flush(timeout=30)
+        fixed.close()
+        assert sorted(received(collector)) == sorted(ids)
+
+
+def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "events.sqlite"
+    orphan = Spool(spool)
+    orphan.append(b'{"type":"track"}')
+    orphan._own.db.close()
+    os.close(orphan._own.lock)  # its process "died"
+    with running() as collector:
+        client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=30)
+        assert client.stats.pending == 1  # adopted
+        client._engine._spool._adopted[0].db.close()  # type: ignore[attr-defined]  # it fails
+        (mine,) = [client.track.signed_in(user_id="u", group_id="g").message_id]
+        assert client.flush(timeout=30)  # ours delivered; the orphan's one left on disk
+        client.close()
+        assert received(collector) == [mine]
+    assert "giving up on spool file" in caplog.text
