@@ -349,12 +349,21 @@ class Spool:
 
     def adopt_orphans(self, *, force: bool = False) -> int:
         """Take over the files of dead processes; return how many messages came with them."""
+        return self.accept(self.scan_orphans(force=force))
+
+    def scan_orphans(self, *, force: bool = False) -> list[_File]:
+        """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
+
+        The slow part of adoption (directory, locks, counting rows), safe to run
+        without the engine's lock: it changes nothing the hot path reads. Hand the
+        result to ``accept``.
+        """
         now = time.monotonic()
         if not force and now < self._next_adoption:
-            return 0
+            return []
         self._next_adoption = now + ADOPT_EVERY
-        mine = {self._own.path, *(f.path for f in self._adopted)}
-        found = 0
+        mine = {self._own.path, *(f.path for f in list(self._adopted))}
+        found: list[_File] = []
         for path in sorted(self.base.parent.iterdir()):
             if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
                 _remove_stale_staging(path)
@@ -369,16 +378,21 @@ class Spool:
             if orphan is None:
                 continue
             if orphan.count:
-                self._adopted.append(orphan)
-                found += orphan.count
-                logger.info(
-                    "b2b-events: delivering %d event(s) left in %s by an earlier process",
-                    orphan.count,
-                    path.name,
-                )
+                found.append(orphan)
             else:
                 self._retire(orphan)
         return found
+
+    def accept(self, orphans: list[_File]) -> int:
+        """Start delivering opened orphans (engine lock held); return their message count."""
+        for orphan in orphans:
+            self._adopted.append(orphan)
+            logger.info(
+                "b2b-events: delivering %d event(s) left in %s by an earlier process",
+                orphan.count,
+                orphan.path.name,
+            )
+        return sum(orphan.count for orphan in orphans)
 
     def _adopt(self, path: Path) -> _File | None:
         """Open an orphan if nobody alive holds it; None if held, unreadable or moved aside."""

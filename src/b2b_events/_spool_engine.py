@@ -97,7 +97,6 @@ class SpoolEngine(Engine):
 
     def _take_batch(self) -> list[bytes]:
         try:
-            self._accepted += self._spool.adopt_orphans()  # now and then: processes that died
             pairs = self._spool.take(self._opts.max_batch_events, self._budget)
         except (sqlite3.Error, OSError) as exc:
             logger.error("b2b-events: cannot read the spool %s: %s", self._spool.path, exc)
@@ -172,11 +171,27 @@ class SpoolEngine(Engine):
 
     def _deliver_batch(self, batch: list[bytes]) -> None:
         super()._deliver_batch(batch)
+        self._adopt_now_and_then()
         with self._lock:
             if self._pause:
                 self._pause = False
                 if not self._closed:
                     self._work.wait(RETRY_PAUSE)  # close() wakes it
+
+    def _adopt_now_and_then(self) -> None:
+        """Every ADOPT_EVERY s while sending: the files of processes that died since."""
+        if self._spool_closed:
+            return
+        try:
+            orphans = self._spool.scan_orphans()  # file I/O, outside the lock: track() goes on
+        except OSError as exc:
+            logger.warning("b2b-events: cannot look for orphaned spool files: %s", exc)
+            return
+        if orphans:
+            with self._lock:
+                self._accepted += self._spool.accept(orphans)
+                self._queued_bytes = self._spool.size
+                self._wake_worker()
 
     def _drop_leftovers(self) -> None:
         with self._lock:

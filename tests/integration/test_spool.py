@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from forking import in_forked_child
 
-from b2b_events import AsyncClient, Client, ConfigurationError
+from b2b_events import AsyncClient, Client, ConfigurationError, Tracker
 from b2b_events._spool import Spool
 from b2b_events.collector import Collector, running
 
@@ -429,3 +429,27 @@ def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
         client.close()
         assert received(collector) == [mine]
     assert "giving up on spool file" in caplog.text
+
+
+def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("b2b_events._spool.ADOPT_EVERY", 0.0)  # look after every batch
+    spool = tmp_path / "events.sqlite"
+    with running() as collector:
+        live = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=0.01)
+        first = live.track.signed_in(user_id="live-1", group_id="g").message_id
+        assert live.flush(timeout=10)
+        dead = Spool(spool)  # a sibling process that dies with one event on disk
+        left = Tracker().signed_in(user_id="dead", group_id="g")
+        dead.append(left.to_json())
+        dead._own.db.close()
+        os.close(dead._own.lock)
+        second = live.track.signed_in(user_id="live-2", group_id="g").message_id
+        assert live.flush(timeout=10)  # its batch done, the orphan is found and sent
+        deadline = time.monotonic() + 10
+        while len(received(collector)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        live.close()
+        assert sorted(received(collector)) == sorted([first, second, left.message_id])
+    assert not list(tmp_path.glob("*.spool"))
