@@ -275,3 +275,12 @@ def test_a_failing_live_view_does_not_corrupt_the_connection(
         assert (first.status_code, second.status_code) == (200, 200)
         assert [m.message["messageId"] for m in collector.messages()] == ["m-1", "m-2"]
     assert "the live view failed" in caplog.text
+
+
+def test_a_body_with_a_utf8_bom_is_read(collector: Collector) -> None:
+    raw = b"\xef\xbb\xbf" + json.dumps({"batch": [track_msg()]}).encode()
+    response = httpx.post(
+        collector.url + "/v1/batch", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert [m.message["messageId"] for m in collector.messages()] == ["m-1"]
