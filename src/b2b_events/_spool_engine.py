@@ -168,6 +168,7 @@ class SpoolEngine(Engine):
     def _failed(self, batch: list[bytes]) -> None:
         with self._lock:  # an unexpected error (logged) is no reason to delete them
             self._give_back([m for m in batch if id(m) in self._inflight])
+            self._pause = not self._closed  # and no reason to retry at once, either
 
     def _deliver_batch(self, batch: list[bytes]) -> None:
         super()._deliver_batch(batch)
