@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ._accounting import Accounting, DropReason
+from ._fork import at_fork
 from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
 from ._transport import Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES
@@ -226,10 +227,14 @@ class _Core:
             taken = [self._inflight.pop(id(m), None) for m in messages]
             if any(m is None for m in taken):
                 return False
+            self._release(messages)
             self._settled += len(messages)
             self._done.notify_all()
         self._on_progress()
         return True
+
+    def _release(self, messages: Sequence[bytes]) -> None:
+        """With the lock held: settled messages leave the storage for good (spool: deleted)."""
 
     def _give_up(self) -> bool:
         """Closing, and out of time: now, or before the retry being waited for is due."""
@@ -334,7 +339,9 @@ class Engine(_Core):
         """Create an engine; nothing starts until the first ``submit``."""
         self._transport = transport
         super().__init__(accounting, options, batch_overhead=batch_overhead)
-        _register_fork_handler(self)
+        # The child of os.fork() inherits the queue, held locks and a dead worker
+        # thread: it resets them.
+        at_fork(after_in_child=self._after_fork_in_child)
         _open_engines.add(self)
 
     def _init_state(self) -> None:
@@ -537,22 +544,6 @@ _DROP_DETAIL: dict[DropReason, str] = {
     "queue_full": "queue at its limit",
     "spool_error": "the spool file could not be written",
 }
-
-
-def _register_fork_handler(engine: Engine) -> None:
-    # The child of os.fork() inherits the queue, held locks and a dead worker thread.
-    # Reset them there; hold the engine weakly so the hook does not keep it alive.
-    # https://docs.python.org/3/library/os.html#os.register_at_fork
-    if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
-        return
-    method = weakref.WeakMethod(engine._after_fork_in_child)
-
-    def after_in_child() -> None:
-        bound = method()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 class _ClosesAtExit(Protocol):

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._exceptions import ConfigurationError
+from ._fork import at_fork
 from ._transport import Response
 
 __all__ = ["LOG_SUFFIXES", "EventLogTransport", "EventLogWriter", "split_log_name"]
@@ -104,7 +105,8 @@ class EventLogWriter:
             self._open()
         except OSError as exc:
             raise ConfigurationError(f"cannot write the event log {self.path}: {exc}") from None
-        _register_fork_handler(self)
+        # The child must not share the parent's file, buffer or (held) lock.
+        at_fork(after_in_child=self._after_fork_in_child)
         _open_writers.add(self)
 
     def _init_state(self) -> None:
@@ -351,21 +353,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _register_fork_handler(writer: EventLogWriter) -> None:
-    # As the engine does: the child of os.fork() must not share the parent's file,
-    # buffer or (possibly held) lock. https://docs.python.org/3/library/os.html#os.register_at_fork
-    if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
-        return
-    method = weakref.WeakMethod(writer._after_fork_in_child)
-
-    def after_in_child() -> None:
-        bound = method()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 _open_writers: weakref.WeakSet[EventLogWriter] = weakref.WeakSet()

@@ -11,13 +11,12 @@ What ``close()`` cannot deliver in time stays on disk for the next process.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ._accounting import Accounting, DropReason
 from ._engine import Engine, EngineOptions
+from ._fork import at_fork
 from ._policy import classify
 from ._spool import Ref, Spool, SpoolError
 from ._transport import Response, Transport
@@ -57,7 +56,10 @@ class SpoolEngine(Engine):
         self._refs: dict[int, Ref] = {}
         self._pause = False
         super().__init__(transport, accounting, options, batch_overhead=batch_overhead)
-        _register_spool_fork_hooks(self)
+        # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
+        # section 2.6): closed before, reopened after in the parent (its flocks stay
+        # held throughout); the child opens its own file (_after_fork_in_child).
+        at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent)
         found = self._spool.adopt_orphans(force=True)
         if found:
             with self._lock:
@@ -116,22 +118,14 @@ class SpoolEngine(Engine):
 
     # -- settling --------------------------------------------------------------------
 
-    def _settle(self, messages: Sequence[bytes]) -> bool:
-        # One critical section from "in flight" to "deleted": a close() in between
-        # must not hand delivered rows over to the next process.
-        with self._lock:
-            taken = [self._inflight.pop(id(m), None) for m in messages]
-            if any(m is None for m in taken):
-                return False
-            refs = [self._refs.pop(id(m)) for m in messages if id(m) in self._refs]
-            try:
-                self._spool.delete(refs)
-            except (sqlite3.Error, OSError) as exc:  # they stay on disk: sent again later
-                logger.error("b2b-events: cannot delete sent events from the spool: %s", exc)
-            self._settled += len(messages)
-            self._done.notify_all()
-        self._on_progress()
-        return True
+    def _release(self, messages: Sequence[bytes]) -> None:
+        # Under the lock that settles them: a close() in between must not hand
+        # delivered rows over to the next process.
+        refs = [self._refs.pop(id(m)) for m in messages if id(m) in self._refs]
+        try:
+            self._spool.delete(refs)
+        except (sqlite3.Error, OSError) as exc:  # they stay on disk: sent again later
+            logger.error("b2b-events: cannot delete sent events from the spool: %s", exc)
 
     def _give_back(self, batch: Sequence[bytes]) -> None:
         """With the lock held: unsent messages go back to the spool, not settled."""
@@ -259,20 +253,3 @@ class SpoolEngine(Engine):
         except SpoolError as exc:
             logger.error("b2b-events: the forked process has no spool (%s); events dropped", exc)
             inherited.forget()
-
-
-def _register_spool_fork_hooks(engine: SpoolEngine) -> None:
-    # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
-    # section 2.6): close them before, reopen after in the parent (its flocks stay
-    # held throughout); the child opens its own file.
-    if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
-        return
-    before = weakref.WeakMethod(engine._before_fork)
-    parent = weakref.WeakMethod(engine._after_fork_in_parent)
-
-    def call(ref: weakref.WeakMethod[Callable[[], None]]) -> None:
-        bound = ref()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(before=lambda: call(before), after_in_parent=lambda: call(parent))
