@@ -69,7 +69,7 @@ class _File:
     """One open spool file: ours, or an adopted orphan."""
 
     path: Path
-    lock: int  # a file descriptor holding flock(LOCK_EX) on ``path``
+    lock: int  # a file descriptor holding flock(LOCK_EX) on ``path``; -1 once closed
     db: sqlite3.Connection
     count: int = 0  # rows on disk, not taken
     size: int = 0  # their bytes
@@ -345,7 +345,7 @@ class Spool:
             source.db.close()
         if _is_corrupt(exc):
             self._quarantine(source.path, exc)
-        os.close(source.lock)
+        _unlock(source)
 
     def adopt_orphans(self, *, force: bool = False) -> int:
         """Take over the files of dead processes; return how many messages came with them."""
@@ -429,7 +429,7 @@ class Spool:
         if empty:
             for leftover in (source.path, Path(f"{source.path}-wal")):
                 leftover.unlink(missing_ok=True)
-        os.close(source.lock)  # last: nobody can take it while it is being removed
+        _unlock(source)  # last: nobody can take it while it is being removed
 
     @staticmethod
     def _quarantine(path: Path, exc: Exception) -> None:
@@ -477,8 +477,7 @@ class Spool:
     def release_inherited(self) -> None:
         """In a forked child: close the inherited lock descriptors (the parent keeps its locks)."""
         for source in [self._own, *self._adopted]:
-            with contextlib.suppress(OSError):
-                os.close(source.lock)
+            _unlock(source)
 
 
 STALE_STAGING = 60.0
@@ -502,6 +501,14 @@ def _remove_stale_staging(path: Path) -> None:
             path.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def _unlock(source: _File) -> None:
+    """Close the lock descriptor once: a number closed twice may by then be someone else's."""
+    fd, source.lock = source.lock, -1
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _by_source(refs: list[Ref]) -> list[tuple[_File, list[int]]]:

@@ -243,11 +243,11 @@ class SpoolEngine(Engine):
         # The parent's files are the parent's: the child gets a file of its own.
         super()._after_fork_in_child()  # fresh locks first, whatever happens next
         inherited = self._spool
-        inherited.release_inherited()
         self._refs = {}
         self._pause = False
         if self._spool_closed:
             return
+        inherited.release_inherited()
         try:
             self._spool = Spool(inherited.base)
         except SpoolError as exc:

@@ -453,3 +453,18 @@ def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
         live.close()
         assert sorted(received(collector)) == sorted([first, second, left.message_id])
     assert not list(tmp_path.glob("*.spool"))
+
+
+def test_a_fork_after_close_leaves_the_child_s_descriptors_alone(tmp_path: Path) -> None:
+    """The closed spool's lock descriptor number may belong to another file by then."""
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
+    lock = client._engine._spool._own.lock  # type: ignore[attr-defined]
+    client.close(timeout=0)
+    with open(tmp_path / "other", "wb") as other:
+        assert other.fileno() == lock  # the number is reused at once
+
+        def child() -> dict[str, Any]:
+            os.fstat(other.fileno())  # raises if the fork hooks closed it
+            return {"ok": True}
+
+        assert in_forked_child(child) == {"ok": True}
