@@ -410,8 +410,6 @@ def _engine_options(
         raise ConfigurationError("block_timeout applies only to overflow='block'")
     if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
         raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
-    if max_retries < 0:
-        raise ConfigurationError("max_retries must be >= 0")
     return EngineOptions(
         max_queue_events=_at_least_one("max_queue_events", max_queue_events),
         max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
@@ -419,14 +417,28 @@ def _engine_options(
         block_timeout=_positive("block_timeout", 1.0 if block_timeout is None else block_timeout),
         max_batch_events=max_batch_events,
         flush_interval=_positive("flush_interval", flush_interval),
-        retry=RetryPolicy(
-            max_attempts=max_retries + 1,
-            max_time=_positive("max_retry_time", max_retry_time),
-            max_retry_after=_positive("max_retry_after", max_retry_after),
-            backoff=_positive("retry_backoff", retry_backoff),
+        retry=_retry_policy(
+            max_retries=max_retries,
+            max_retry_time=max_retry_time,
+            max_retry_after=max_retry_after,
+            retry_backoff=retry_backoff,
         ),
         sync=sync,
         shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
+    )
+
+
+def _retry_policy(
+    *, max_retries: int, max_retry_time: float, max_retry_after: float, retry_backoff: float
+) -> RetryPolicy:
+    """The retry options, checked (for a client, and for ``replay``)."""
+    if max_retries < 0:
+        raise ConfigurationError("max_retries must be >= 0")
+    return RetryPolicy(
+        max_attempts=max_retries + 1,
+        max_time=_positive("max_retry_time", max_retry_time),
+        max_retry_after=_positive("max_retry_after", max_retry_after),
+        backoff=_positive("retry_backoff", retry_backoff),
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
-from ._client import _check_endpoint, _positive
+from ._client import _check_endpoint, _retry_policy
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy, classify, send_with_retries
 from ._reader import STDIN, STDIN_NAME, LogLine, display_name, find_event_logs, parse_line, read_raw
@@ -150,7 +150,7 @@ def prepare_for_replay(
         stamp = original if original is not None else received
         if stamp is not None:
             message["timestamp"] = stamp
-    for name in ("sentAt", "version", "projectId", "writeKey"):
+    for name in SERVER_SET_FIELDS:
         message.pop(name, None)
     if integrations is not None:
         message["integrations"] = dict(integrations)
@@ -240,10 +240,15 @@ def replay(
         paths=paths,
         rate=rate,
         max_batch_events=max_batch_events,
-        max_retries=max_retries,
         since=since,
         until=until,
         integrations=integrations,
+    )
+    policy = _retry_policy(
+        max_retries=max_retries,
+        max_retry_time=max_retry_time,
+        max_retry_after=max_retry_after,
+        retry_backoff=retry_backoff,
     )
     if transport is not None and endpoint is not None:
         raise ConfigurationError("endpoint configures the HTTP transport: not with transport=...")
@@ -264,12 +269,6 @@ def replay(
     }
     digest = fingerprint(options)
     frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
-    policy = RetryPolicy(
-        max_attempts=max_retries + 1,
-        max_time=_positive("max_retry_time", max_retry_time),
-        max_retry_after=_positive("max_retry_after", max_retry_after),
-        backoff=_positive("retry_backoff", retry_backoff),
-    )
     owned: Transport | None = None
     if transport is None and not dry_run:
         owned = transport = HttpTransport(write_key=write_key or "", endpoint=target)
@@ -303,7 +302,6 @@ def _check_options(
     paths: Sequence[str | os.PathLike[str]],
     rate: float | None,
     max_batch_events: int,
-    max_retries: int,
     since: datetime | None,
     until: datetime | None,
     integrations: Mapping[str, Any] | None,
@@ -314,8 +312,6 @@ def _check_options(
         raise ConfigurationError(f"rate must be > 0 events per second, not {rate!r}")
     if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
         raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
-    if max_retries < 0:
-        raise ConfigurationError("max_retries must be >= 0")
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.utcoffset() is None:
             raise ConfigurationError(f"{name} must be an aware datetime (e.g. tzinfo=timezone.utc)")
