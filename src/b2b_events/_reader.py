@@ -294,15 +294,6 @@ def _gunzip_member(data: bytes, read: Callable[[int], bytes]) -> Generator[bytes
 _TOO_LONG = b"\0too long"  # a sentinel no real line can be (it is checked by identity)
 
 
-def _numbered_lines(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Split chunks into (line number, line without its newline); over-long lines are cut."""
-    number = 0
-    for block in _line_blocks(chunks):
-        for raw in block:
-            number += 1
-            yield number, raw
-
-
 def _line_blocks(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:
     """Split chunks into blocks of consecutive lines; an over-long line is ``_TOO_LONG``.
 

@@ -17,7 +17,7 @@ import b2b_events._reader as reader
 from b2b_events import LogLine, read_event_log
 from b2b_events._reader import (
     MAX_LINE_BYTES,
-    _numbered_lines,
+    _line_blocks,
     count_lines,
     find_event_logs,
     read_file,
@@ -297,7 +297,7 @@ def test_lines_do_not_depend_on_where_chunks_end(parts: list[bytes], cuts: list[
         chunks.append(text[position : position + size])
         position, index = position + size, index + 1
 
-    split = [raw for _, raw in _numbered_lines(iter(chunks))]
+    split = [raw for block in _line_blocks(iter(chunks)) for raw in block]
 
     expected = text.split(b"\n")
     if expected and expected[-1] == b"":
