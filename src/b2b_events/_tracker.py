@@ -141,7 +141,9 @@ class Tracker:
                 props[key] = value
         problems: list[Problem] = []
         data = self._envelope(args, problems)
-        properties = _object(args["properties"], "properties", problems)
+        properties = args["properties"]
+        if properties is not None and type(properties) is not dict:  # the call only if odd
+            properties = _object(properties, "properties", problems)
         if properties:
             problems += [
                 Problem(f"properties.{key}", _GIVEN_TWICE)
@@ -158,7 +160,9 @@ class Tracker:
         """The fields every message has, from the builder's arguments."""
         group_id = args.get("group_id") if context_group else None
         ctx: dict[str, Any] = {"library": LIBRARY}
-        context = _object(args["context"], "context", problems)
+        context = args["context"]
+        if context is not None and type(context) is not dict:
+            context = _object(context, "context", problems)
         if context:
             given = context.get("groupId")
             if given is not None and group_id is not None and given != group_id:
@@ -436,7 +440,7 @@ class Tracker:
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:
     """``value`` if it is a mapping (or None); else a problem, and None in its place."""
-    if value is None or type(value) is dict or isinstance(value, Mapping):
+    if value is None or isinstance(value, Mapping):
         return value
     problems.append(Problem(path, f"must be an object, not {type(value).__name__}"))
     return None
