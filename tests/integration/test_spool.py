@@ -83,6 +83,15 @@ def drain(url: str, spool: Path) -> Client:
     return client
 
 
+def leave_orphan(base: Path, *messages: bytes) -> None:
+    """A spool file as a process that died leaves it: its messages on disk, unlocked."""
+    spool = Spool(base)
+    for message in messages:
+        spool.append(message)
+    spool._own.db.close()
+    os.close(spool._own.lock)
+
+
 def received(collector: Collector) -> list[str]:
     return [m.message["messageId"] for m in collector.messages()]
 
@@ -344,10 +353,7 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
 
 
 def test_only_files_of_this_spool_path_are_adopted(tmp_path: Path) -> None:
-    billing = Spool(tmp_path / "events.billing")
-    billing.append(b'{"type":"track"}')
-    billing._own.db.close()
-    os.close(billing._own.lock)  # its process "died": an orphan of events.billing
+    leave_orphan(tmp_path / "events.billing", b'{"type":"track"}')  # of events.billing
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "events")
     assert client.stats.pending == 0  # events.billing.* is not events.*
     client.close(timeout=0)
@@ -416,10 +422,7 @@ def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     spool = tmp_path / "events.sqlite"
-    orphan = Spool(spool)
-    orphan.append(b'{"type":"track"}')
-    orphan._own.db.close()
-    os.close(orphan._own.lock)  # its process "died"
+    leave_orphan(spool, b'{"type":"track"}')
     with running() as collector:
         client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=30)
         assert client.stats.pending == 1  # adopted
@@ -440,11 +443,8 @@ def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
         live = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=0.01)
         first = live.track.signed_in(user_id="live-1", group_id="g").message_id
         assert live.flush(timeout=10)
-        dead = Spool(spool)  # a sibling process that dies with one event on disk
         left = Tracker().signed_in(user_id="dead", group_id="g")
-        dead.append(left.to_json())
-        dead._own.db.close()
-        os.close(dead._own.lock)
+        leave_orphan(spool, left.to_json())  # a sibling process that died with it on disk
         second = live.track.signed_in(user_id="live-2", group_id="g").message_id
         assert live.flush(timeout=10)  # its batch done, the orphan is found and sent
         deadline = time.monotonic() + 10
