@@ -36,6 +36,7 @@ from .events import (
 )
 from .events._common import Library, new_message_id, now
 from .events._errors import invalid_event_error
+from .events._validate import VALIDATORS
 
 __all__ = ["LIBRARY", "Sink", "Tracker"]
 
@@ -115,7 +116,7 @@ class Tracker:
     def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
         """Validate ``data`` as ``cls`` and hand the message to the sink (the one exit)."""
         try:
-            message: M = cls.__pydantic_validator__.validate_python(data)
+            message: M = VALIDATORS[cls](data)
         except ValidationError as exc:
             error = invalid_event_error(name, exc, data, before=problems)
         else:

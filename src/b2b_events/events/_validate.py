@@ -24,8 +24,9 @@ from ._b2b import (
 from ._calls import Group, Identify, Track
 from ._common import Message
 from ._errors import invalid_event_error, message_name
+from ._fast import fast_validator
 
-__all__ = ["AnyMessage", "valid_name", "validate"]
+__all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate"]
 
 _KINDS = ("track", "identify", "group")
 
@@ -73,16 +74,19 @@ _adapter: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
 # built in one TypeAdapter, its members share pydantic definitions made under the
 # adapter's config, so that NaN and Infinity passed in extra fields although each
 # model refuses them (``allow_inf_nan=False``). The models' own validators agree
-# with the models.
+# with the models; ``fast_validator`` runs them without their Python callbacks
+# when it can.
 _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
     "track": Track,
     "identify": Identify,
     "group": Group,
 }
-_MEMBERS: dict[str, Callable[[Any], Any]] = {
-    tag: cls.__pydantic_validator__.validate_python for tag, cls in _CLASSES.items()
+VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
+    cls: fast_validator(cls) for cls in _CLASSES.values()
 }
+"""Each message class -> its validation (``fast_validator``): builders and ``validate`` use it."""
+_MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
 
 
 def valid_name(payload: Mapping[str, Any], *, strict: bool = False) -> str | None:

@@ -1,0 +1,209 @@
+"""The fast validators say yes only where the models say yes, with the same message."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError, field_validator
+
+from b2b_events import Tracker
+from b2b_events.events import Group, Identify, Message, SignedUp, Track, TrialStarted
+from b2b_events.events._fast import fast_path, fast_validator
+from b2b_events.events._validate import VALIDATORS
+
+SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def raw_fast(cls: type[Message]) -> Any:
+    """The derived schema alone: no model rules, no fallback to the model."""
+    return fast_path(cls)[0]
+
+
+def fast_alone(cls: type[Message]) -> Any:
+    """The fast path with its model rules, without the fallback to the model."""
+    fast, rules = fast_path(cls)
+
+    def validate(payload: dict[str, Any]) -> Message:
+        message = fast(payload)
+        for reach, rule in rules:
+            rule(message if reach is None else reach(message))
+        return message
+
+    return validate
+
+
+def outcome(validate: Any, payload: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        return "ok", repr(validate(payload))
+    except ValidationError as error:
+        return "error", error.errors(include_url=False)
+    except ValueError as error:  # a model rule, called by fast_alone
+        return "rule", str(error)
+
+
+BASE: dict[type[Message], dict[str, Any]] = {
+    SignedUp: {
+        "type": "track",
+        "event": "Signed Up",
+        "userId": "u_1",
+        "context": {"groupId": "acct_1"},
+        "properties": {"email": "p@initech.com"},
+    },
+    TrialStarted: {
+        "type": "track",
+        "event": "Trial Started",
+        "userId": "u_1",
+        "context": {"groupId": "acct_1"},
+        "properties": {
+            "trial_start_date": "2026-11-01",
+            "trial_end_date": "2026-12-01T00:00:00Z",
+            "trial_plan_name": "Pro",
+        },
+    },
+    Track: {"type": "track", "event": "Report Exported", "anonymousId": "a_1"},
+    Identify: {"type": "identify", "userId": "u_1", "traits": {"email": "p@initech.com"}},
+    Group: {"type": "group", "userId": "u_1", "groupId": "acct_1", "traits": {"name": "Initech"}},
+}
+
+# Whatever a timestamp may be given as, the edges first: offsets on the first and
+# last days of the calendar, naive values, numbers and strings of digits.
+zones = st.none() | st.builds(
+    lambda minutes: timezone(timedelta(minutes=minutes)),
+    st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+)
+edge_days = st.sampled_from([datetime(1, 1, 1), datetime(1, 1, 2, 23), datetime(9999, 12, 31)])
+moments = st.builds(
+    lambda moment, zone: moment.replace(tzinfo=zone),
+    edge_days | st.datetimes(),
+    zones,
+)
+stamps = st.one_of(
+    moments,
+    moments.map(lambda moment: moment.isoformat()),
+    moments.map(lambda moment: moment.isoformat(sep=" ", timespec="milliseconds")),
+    moments.map(lambda moment: moment.isoformat().replace("+00:00", "Z")),
+    st.dates(),
+    st.dates().map(date.isoformat),
+    st.dates().map(lambda day: datetime(day.year, day.month, day.day)),  # naive midnight
+    st.dates().map(lambda day: f"{day.isoformat()}T00:00:00"),
+    st.dates().map(lambda day: f"{day.isoformat()}T00:00:00Z"),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.integers(min_value=0, max_value=99_999_999_999).map(str),
+    st.text(max_size=30),
+    st.text(alphabet="0123456789-:TZ+. ", max_size=30),
+    st.binary(max_size=30),
+    st.none(),
+)
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(BASE, key=repr)), stamps, stamps, stamps)
+def test_fast_and_model_validators_agree_on_any_timestamp(
+    cls: type[Message], stamp: Any, start: Any, end: Any
+) -> None:
+    payload = {**BASE[cls], "messageId": "m_1", "timestamp": stamp}
+    if cls is TrialStarted:
+        properties = {**payload["properties"], "trial_start_date": start, "trial_end_date": end}
+        payload["properties"] = properties
+    full = cls.__pydantic_validator__.validate_python
+
+    kind, result = outcome(fast_alone(cls), payload)
+
+    if kind == "ok":  # the fast schema says yes only where the model says the same
+        assert outcome(full, payload) == ("ok", result)
+    assert outcome(VALIDATORS[cls], payload) == outcome(full, payload)
+
+
+SPEC_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "Account Created": {"account_name": "Initech"},
+    "Invite Sent": {"invitee_email": "m@initech.com"},
+    "Trial Started": {
+        "trial_plan_name": "Pro",
+        "trial_start_date": date(2026, 11, 1),
+        "trial_end_date": datetime(2026, 12, 1, tzinfo=timezone.utc),
+    },
+    "Trial Ended": {
+        "trial_plan_name": "Pro",
+        "trial_start_date": "2026-11-01",
+        "trial_end_date": "2026-12-01T10:00:00+01:00",
+    },
+}
+
+
+def built(cls: type[Message]) -> Message:
+    """A typical message of ``cls``, from a builder."""
+    track = Tracker()
+    if cls is Identify:
+        return track.identify(user_id="u_1", traits={"plan": "pro"})
+    if cls is Group:
+        return track.group(user_id="u_1", group_id="acct_1", traits={"name": "Initech"})
+    name = "Report Exported" if cls is Track else cls.model_fields["event"].default
+    message = track.event(
+        name, user_id="u_1", group_id="acct_1", properties=SPEC_ARGUMENTS.get(name, {"rows": 3})
+    )
+    assert type(message) is cls
+    return message
+
+
+@pytest.mark.parametrize("cls", sorted(VALIDATORS, key=repr))
+def test_built_messages_take_the_fast_path(cls: type[Message]) -> None:
+    """Every message class has a fast form, and it accepts what the builders write."""
+    message = built(cls)
+    fast = raw_fast(cls)
+
+    assert fast(message.to_wire()) == message
+    python = message.model_dump(by_alias=True, exclude_none=True)  # datetimes, as builders pass
+    assert fast(python) == message
+
+
+@pytest.mark.parametrize(
+    ("cls", "change", "error"),
+    [
+        (SignedUp, {"userId": None}, "required (or anonymousId)"),
+        (Group, {"userId": None}, "required (or anonymousId)"),
+        (
+            SignedUp,
+            {"properties": {"groupId": "acct_1"}},
+            "the account goes in context.groupId (group_id=), not in properties",
+        ),
+        (
+            TrialStarted,
+            {
+                "properties": {
+                    "trial_start_date": "2026-12-01",
+                    "trial_end_date": "2026-11-01",
+                    "trial_plan_name": "Pro",
+                }
+            },
+            "must not be before trial_start_date (2026-12-01)",
+        ),
+    ],
+)
+def test_model_rules_taken_out_of_the_fast_schema_still_apply(
+    cls: type[Message], change: dict[str, Any], error: str
+) -> None:
+    payload = {**BASE[cls], **change}
+    raw_fast(cls)(payload)  # the schema alone lets it through...
+
+    with pytest.raises(ValidationError) as raised:
+        VALIDATORS[cls](payload)  # ...the rule, called after it, does not
+
+    assert [e["ctx"]["reason"] for e in raised.value.errors()] == [error]
+
+
+def test_a_python_validator_without_a_fast_form_is_refused() -> None:
+    class Odd(BaseModel):
+        name: str
+
+        @field_validator("name")
+        @classmethod
+        def _shout(cls, value: str) -> str:
+            return value.upper()
+
+    with pytest.raises(TypeError, match=r"no fast form for the validator .*Odd\._shout"):
+        fast_validator(Odd)  # type: ignore[type-var]
