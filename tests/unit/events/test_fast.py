@@ -81,8 +81,20 @@ moments = st.builds(
     edge_days | st.datetimes(),
     zones,
 )
+
+
+class Moment(datetime):
+    """A datetime subclass, as some libraries hand out (pandas, pendulum)."""
+
+
+class Day(date):
+    """A date subclass."""
+
+
 stamps = st.one_of(
     moments,
+    moments.map(lambda moment: Moment.fromisoformat(moment.isoformat())),
+    st.dates().map(lambda day: Day(day.year, day.month, day.day)),
     moments.map(lambda moment: moment.isoformat()),
     moments.map(lambda moment: moment.isoformat(sep=" ", timespec="milliseconds")),
     moments.map(lambda moment: moment.isoformat().replace("+00:00", "Z")),
