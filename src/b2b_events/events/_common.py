@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
+from numbers import Number
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
@@ -89,7 +90,7 @@ def _is_number(value: Any) -> bool:
         except ValueError:
             return False
         return True
-    return isinstance(value, (int, float))
+    return isinstance(value, Number)  # int, float, Decimal, ...
 
 
 def _no_epoch_numbers(value: Any) -> Any:

@@ -627,6 +627,13 @@ FAILURES = [
         id="timestamp a numeric string",
     ),
     pytest.param(
+        lambda t: t.signed_in(
+            user_id="u", group_id="g", timestamp=untyped(decimal.Decimal("1795000000"))
+        ),
+        "Signed In: timestamp: must be an ISO-8601 string or a datetime, not a number",
+        id="timestamp a Decimal",
+    ),
+    pytest.param(
         lambda t: t.signed_in(user_id="u", group_id="g", properties={"seen": {1, 2}}),
         "Signed In: properties.seen: "
         "must be a JSON value (str, int, float, bool, None, list or dict), not set",
