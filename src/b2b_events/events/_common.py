@@ -138,9 +138,13 @@ FAST_TIMESTAMP = core_schema.union_schema(
 )
 """A core-only subset of ``Timestamp`` (no Python callback), for the fast validators.
 
-It accepts what ``Timestamp`` accepts minus the edge cases its callbacks look at
-(numbers, strings without a time, the first and last days of the calendar), with
-the same result; ``events._fast`` leaves the rest to ``Timestamp`` itself.
+It accepts aware datetimes and strings with a ``:`` that are aware date-times,
+between 0001-01-02 and 9999-12-31 UTC (where every offset has a UTC form), with
+the results ``Timestamp`` gives; ``events._fast`` leaves everything else (numbers,
+bytes, strings without a ``:``, the calendar's first and last days) to
+``Timestamp`` itself. One case differs: ``Timestamp`` also asks a datetime
+for its UTC form, so a datetime subclass whose ``astimezone`` fails there is
+refused by it and taken by this.
 """
 
 

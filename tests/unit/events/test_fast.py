@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from b2b_events import Tracker
-from b2b_events.events import Group, Identify, Message, SignedUp, Track, TrialStarted
+from b2b_events.events import (
+    Group,
+    Identify,
+    Message,
+    SignedUp,
+    SignedUpProperties,
+    Track,
+    TrialStarted,
+)
+from b2b_events.events._common import Timestamp
 from b2b_events.events._fast import fast_path, fast_validator
 from b2b_events.events._validate import VALIDATORS
 
@@ -30,7 +46,8 @@ def fast_alone(cls: type[Message]) -> Any:
     def validate(payload: dict[str, Any]) -> Message:
         message = fast(payload)
         for reach, rule in rules:
-            rule(message if reach is None else reach(message))
+            model = message if reach is None else reach(message)
+            assert rule(model) is model
         return message
 
     return validate
@@ -75,10 +92,23 @@ zones = st.none() | st.builds(
     lambda minutes: timezone(timedelta(minutes=minutes)),
     st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
 )
-edge_days = st.sampled_from([datetime(1, 1, 1), datetime(1, 1, 2, 23), datetime(9999, 12, 31)])
+edge_days = st.sampled_from(
+    [
+        datetime(1, 1, 1),
+        datetime(1, 1, 1, 23, 59),
+        datetime(1, 1, 2),
+        datetime(1, 1, 2, 23, 59),
+        datetime(1, 1, 3),
+        datetime(9999, 12, 30),
+        datetime(9999, 12, 30, 23, 59, 59),
+        datetime(9999, 12, 31),
+        datetime(9999, 12, 31, 0, 0, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999),
+    ]
+)
 moments = st.builds(
     lambda moment, zone: moment.replace(tzinfo=zone),
-    edge_days | st.datetimes(),
+    st.one_of(edge_days, st.datetimes()),
     zones,
 )
 
@@ -113,15 +143,39 @@ stamps = st.one_of(
 )
 
 
+# The message and the field that gets the drawn value; the other fields stay valid
+# (a trial end far out, a start at the calendar's beginning), so each draw tests
+# one value rather than being drowned by another's error.
+FIELDS = [
+    *((cls, "timestamp") for cls in sorted(BASE, key=repr)),
+    (TrialStarted, "trial_start_date"),
+    (TrialStarted, "trial_end_date"),
+]
+
+
+PLUS_ONE, MINUS_ONE = timezone(timedelta(hours=1)), timezone(timedelta(hours=-1))
+
+
 @SETTINGS
-@given(st.sampled_from(sorted(BASE, key=repr)), stamps, stamps, stamps)
+@given(st.sampled_from(FIELDS), stamps)
+@example((SignedUp, "timestamp"), "0001-01-01T00:30:00+01:00")  # no UTC form
+@example((SignedUp, "timestamp"), datetime(1, 1, 1, 0, 30, tzinfo=PLUS_ONE))
+@example((SignedUp, "timestamp"), "9999-12-31T23:30:00-01:00")
+@example((SignedUp, "timestamp"), datetime(9999, 12, 31, 23, 30, tzinfo=MINUS_ONE))
+@example((SignedUp, "timestamp"), "1795000000")  # a Unix time: refused
+@example((TrialStarted, "trial_start_date"), "2026-11-01T00:00:00")  # naive midnight
+@example((TrialStarted, "trial_start_date"), datetime(2026, 11, 1))
+@example((TrialStarted, "trial_end_date"), "0001-01-01T00:30:00+01:00")
 def test_fast_and_model_validators_agree_on_any_timestamp(
-    cls: type[Message], stamp: Any, start: Any, end: Any
+    where: tuple[type[Message], str], value: Any
 ) -> None:
-    payload = {**BASE[cls], "messageId": "m_1", "timestamp": stamp}
-    if cls is TrialStarted:
-        properties = {**payload["properties"], "trial_start_date": start, "trial_end_date": end}
-        payload["properties"] = properties
+    cls, field = where
+    payload = {**BASE[cls], "messageId": "m_1", "timestamp": "2026-11-22T10:00:00Z"}
+    if field == "timestamp":
+        payload["timestamp"] = value
+    else:
+        trial = {"trial_start_date": "0001-01-01", "trial_end_date": "9999-12-31"}
+        payload["properties"] = {**payload["properties"], **trial, field: value}
     full = cls.__pydantic_validator__.validate_python
 
     kind, result = outcome(fast_alone(cls), payload)
@@ -163,14 +217,22 @@ def built(cls: type[Message]) -> Message:
 
 
 @pytest.mark.parametrize("cls", sorted(VALIDATORS, key=repr))
-def test_built_messages_take_the_fast_path(cls: type[Message]) -> None:
-    """Every message class has a fast form, and it accepts what the builders write."""
-    message = built(cls)
-    fast = raw_fast(cls)
+def test_built_messages_take_the_fast_path(
+    cls: type[Message], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every message class has a fast form, and what builders write never falls back."""
 
-    assert fast(message.to_wire()) == message
+    class NoFallback:
+        def validate_python(self, data: Any) -> Message:
+            raise AssertionError(f"fell back to the model for {data!r}")
+
+    message = built(cls)
+    monkeypatch.setattr(cls, "__pydantic_validator__", NoFallback())
+    validate = fast_validator(cls)
+
+    assert validate(message.to_wire()) == message
     python = message.model_dump(by_alias=True, exclude_none=True)  # datetimes, as builders pass
-    assert fast(python) == message
+    assert validate(python) == message
 
 
 @pytest.mark.parametrize(
@@ -208,14 +270,70 @@ def test_model_rules_taken_out_of_the_fast_schema_still_apply(
     assert [e["ctx"]["reason"] for e in raised.value.errors()] == [error]
 
 
-def test_a_python_validator_without_a_fast_form_is_refused() -> None:
-    class Odd(BaseModel):
-        name: str
+class Strict(Message):
+    model_config = ConfigDict(strict=True)
+    type: str = "strict"
 
-        @field_validator("name")
-        @classmethod
-        def _shout(cls, value: str) -> str:
-            return value.upper()
 
-    with pytest.raises(TypeError, match=r"no fast form for the validator .*Odd\._shout"):
-        fast_validator(Odd)  # type: ignore[type-var]
+class StrictStamp(Message):
+    type: str = "due"
+    due: Annotated[Timestamp, Field(strict=True)]
+
+
+class LaterThan(Message):
+    type: str = "later"
+    due: Annotated[Timestamp, Field(gt=datetime(2030, 1, 1, tzinfo=timezone.utc))]
+
+
+class Shout(Message):
+    type: str = "shout"
+
+    @field_validator("user_id")
+    @classmethod
+    def _shout(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class WithInfo(Message):
+    type: str = "info"
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> WithInfo:
+        return self
+
+
+class Maybe(Message):
+    type: str = "maybe"
+    properties: SignedUpProperties | None = None  # a rule below an optional field
+
+
+@pytest.mark.parametrize(
+    ("cls", "culprit"),
+    [
+        (Strict, "Strict with config \\['strict'\\]"),  # the model refuses more
+        (StrictStamp, "_in_utc_range"),  # a strict Timestamp is not the Timestamp swapped out
+        (LaterThan, ""),  # pydantic's own constraint check (a partial, no __qualname__)
+        (Shout, "Shout._shout"),
+        (WithInfo, "WithInfo._check"),
+        (Maybe, "_account_not_in_properties"),
+    ],
+)
+def test_a_validator_without_a_fast_form_is_refused(cls: type[Message], culprit: str) -> None:
+    with pytest.raises(TypeError, match=f"no fast form for .*{culprit}"):
+        fast_validator(cls)
+
+
+class Copying(Message):
+    type: str = "copying"
+
+    @model_validator(mode="after")
+    def _upper(self) -> Copying:
+        return self.model_copy(update={"user_id": (self.user_id or "").upper()})
+
+
+def test_a_rule_that_returns_another_model_gets_the_models_result() -> None:
+    validate = fast_validator(Copying)
+
+    message = validate({"type": "copying", "userId": "u_1"})
+
+    assert message.user_id == "U_1"
