@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from b2b_events import InvalidEventError, read_event_log
+from b2b_events import InvalidEventError, ReplayReport, read_event_log, replay
+from b2b_events import _cli as cli
 from b2b_events._cli import main
 from b2b_events.collector import running
 from b2b_events.events import validate
@@ -190,6 +192,27 @@ def test_replay_sends_the_archive_and_prints_a_summary(
     summary = out.splitlines()[-1]
     assert summary.startswith("168 lines  168 delivered  0 invalid  0 filtered out  0 refused  (")
     assert "s3cret" not in out + capsys.readouterr().err
+
+
+def test_replay_runs_with_a_short_thread_switch_interval_and_restores_it(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender thread must not wait 5 ms for the GIL after each network call."""
+    during: list[float] = []
+
+    def spy(*paths: Any, **options: Any) -> ReplayReport:
+        during.append(sys.getswitchinterval())
+        return replay(*paths, **options)
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(cli, "replay", spy)
+    with running() as collector:
+        status, _ = run("replay", str(ARCHIVE), "--endpoint", collector.url, "--write-key-env", key)
+
+    assert status == 0
+    assert during == [cli.SWITCH_INTERVAL]
+    assert before > cli.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
 
 
 def test_replay_skips_and_reports_invalid_lines_and_exits_1(mixed: Path, key: str) -> None:
