@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 
-def in_forked_child(child: Callable[[], Any]) -> Any:
+def in_forked_child(child: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Fork; run ``child()`` in the child; return what it returned (JSON round-tripped).
 
     The child always ends with ``os._exit`` (no atexit handlers, no pytest teardown);
-    if it raised, the parent gets ``{"error": "..."}``.
+    if it raised, the parent gets ``{"error": "..."}``. A child still running after
+    ``timeout`` seconds is killed and the test fails, rather than hanging the run.
     """
     r, w = os.pipe()
     with warnings.catch_warnings():
@@ -30,7 +34,19 @@ def in_forked_child(child: Callable[[], Any]) -> Any:
         finally:
             os._exit(0)
     os.close(w)
-    with os.fdopen(r) as pipe:
-        report = pipe.read()
-    os.waitpid(pid, 0)
+    deadline = time.monotonic() + timeout
+    report = b""
+    try:
+        while True:
+            ready, _, _ = select.select([r], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"the forked child did not finish within {timeout} s")
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            report += chunk
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
     return json.loads(report)
