@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
@@ -424,14 +425,36 @@ def _write_key(args: argparse.Namespace) -> str | None:
 
 
 SWITCH_INTERVAL = 0.0005
-"""The interpreter's thread switch interval while ``replay`` runs, in seconds.
+"""The interpreter's thread switch interval while ``replay`` runs, in seconds (at most).
 
 The sender thread gives up the GIL for each network call and compression, and
 then waits for the reading thread, which is busy validating, to hand it back:
 up to the switch interval (5 ms by default), several times a batch. Into a
-local collector that wait, not the work, set the pace. The command owns its
-process, so it shortens the interval for the run and puts it back after.
+local collector that wait, not the work, set the pace. The command is meant to
+own its process, so it shortens the interval for the run and puts it back after.
 """
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    """``SWITCH_INTERVAL`` (or shorter, if already) while any replay in this process runs."""
+    global _switch_users, _switch_saved  # noqa: PLW0603 - one interpreter-wide setting
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -445,26 +468,25 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     display = progress_display(out, total=total, max_problems=args.max_errors, quiet=args.quiet)
     stop = threading.Event()
     restore = _stop_on_signals(stop)
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        report = replay(
-            *args.paths,
-            endpoint=args.endpoint,
-            write_key=write_key or None,
-            integrations=args.integrations,
-            events=args.event,
-            since=args.since,
-            until=args.until,
-            rate=args.rate,
-            dry_run=args.dry_run,
-            checkpoint=args.checkpoint,
-            max_batch_events=args.batch_size,
-            max_errors=args.max_errors,
-            on_progress=display.update,
-            on_problem=display.problem,
-            stop=stop,
-        )
+        with _short_switch_interval():
+            report = replay(
+                *args.paths,
+                endpoint=args.endpoint,
+                write_key=write_key or None,
+                integrations=args.integrations,
+                events=args.event,
+                since=args.since,
+                until=args.until,
+                rate=args.rate,
+                dry_run=args.dry_run,
+                checkpoint=args.checkpoint,
+                max_batch_events=args.batch_size,
+                max_errors=args.max_errors,
+                on_progress=display.update,
+                on_problem=display.problem,
+                stop=stop,
+            )
     except (ConfigurationError, FileNotFoundError) as error:
         display.close()
         print(f"b2b-events: {error}", file=sys.stderr)
@@ -475,7 +497,6 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
         print(f"b2b-events: interrupted{saved}", file=sys.stderr)
         return 1
     finally:
-        sys.setswitchinterval(switch_interval)
         restore()
     display.close()
     _print_summary(report, args, out)

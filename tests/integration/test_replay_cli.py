@@ -204,15 +204,66 @@ def test_replay_runs_with_a_short_thread_switch_interval_and_restores_it(
         during.append(sys.getswitchinterval())
         return replay(*paths, **options)
 
-    before = sys.getswitchinterval()
     monkeypatch.setattr(cli, "replay", spy)
-    with running() as collector:
-        status, _ = run("replay", str(ARCHIVE), "--endpoint", collector.url, "--write-key-env", key)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # CPython's default
+    try:
+        with running() as collector:
+            status, _ = run(
+                "replay", str(ARCHIVE), "--endpoint", collector.url, "--write-key-env", key
+            )
+        after = sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(previous)
 
     assert status == 0
     assert during == [cli.SWITCH_INTERVAL]
-    assert before > cli.SWITCH_INTERVAL
-    assert sys.getswitchinterval() == before
+    assert after == 0.005
+
+
+def test_the_switch_interval_comes_back_after_a_failed_replay(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*paths: Any, **options: Any) -> ReplayReport:
+        assert sys.getswitchinterval() == cli.SWITCH_INTERVAL
+        raise KeyboardInterrupt
+
+    previous = sys.getswitchinterval()
+    monkeypatch.setattr(cli, "replay", failing)
+
+    status, _ = run(
+        "replay", str(ARCHIVE), "--endpoint", "http://127.0.0.1:9", "--write-key-env", key
+    )
+
+    assert status == 1
+    assert sys.getswitchinterval() == previous
+
+
+def test_overlapping_replays_restore_the_interval_once_both_end() -> None:
+    previous = sys.getswitchinterval()
+    first, second = cli._short_switch_interval(), cli._short_switch_interval()
+
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    still = sys.getswitchinterval()  # the second replay is still running
+    second.__exit__(None, None, None)
+
+    assert still == cli.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == previous
+
+
+def test_a_shorter_interval_set_by_the_program_is_kept() -> None:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(cli.SWITCH_INTERVAL / 5)
+    try:
+        with cli._short_switch_interval():
+            during = sys.getswitchinterval()
+    finally:
+        after = sys.getswitchinterval()
+        sys.setswitchinterval(previous)
+
+    assert during == after < cli.SWITCH_INTERVAL / 4  # as set, give or take its rounding
 
 
 def test_replay_skips_and_reports_invalid_lines_and_exits_1(mixed: Path, key: str) -> None:
