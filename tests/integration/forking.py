@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import selectors
 import signal
 import time
 import warnings
@@ -36,10 +36,11 @@ def in_forked_child(child: Callable[[], Any], timeout: float = 60.0) -> Any:
     os.close(w)
     deadline = time.monotonic() + timeout
     report = b""
+    waiting = selectors.DefaultSelector()  # poll/epoll: no limit on descriptor numbers
+    waiting.register(r, selectors.EVENT_READ)
     try:
         while True:
-            ready, _, _ = select.select([r], [], [], max(deadline - time.monotonic(), 0))
-            if not ready:
+            if not waiting.select(max(deadline - time.monotonic(), 0)):
                 os.kill(pid, signal.SIGKILL)
                 raise AssertionError(f"the forked child did not finish within {timeout} s")
             chunk = os.read(r, 65536)
@@ -47,6 +48,7 @@ def in_forked_child(child: Callable[[], Any], timeout: float = 60.0) -> Any:
                 break
             report += chunk
     finally:
+        waiting.close()
         os.close(r)
         os.waitpid(pid, 0)
     return json.loads(report)
