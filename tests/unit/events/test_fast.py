@@ -29,7 +29,7 @@ from b2b_events.events import (
 )
 from b2b_events.events._common import Timestamp
 from b2b_events.events._fast import fast_path, fast_validator
-from b2b_events.events._validate import VALIDATORS
+from b2b_events.events._validate import _MEMBERS, VALIDATORS, valid_name, validate
 
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -312,7 +312,7 @@ class Maybe(Message):
     [
         (Strict, "Strict with config \\['strict'\\]"),  # the model refuses more
         (StrictStamp, "_in_utc_range"),  # a strict Timestamp is not the Timestamp swapped out
-        (LaterThan, ""),  # pydantic's own constraint check (a partial, no __qualname__)
+        (LaterThan, "partial.*greater_than"),  # pydantic's own check: a partial
         (Shout, "Shout._shout"),
         (WithInfo, "WithInfo._check"),
         (Maybe, "_account_not_in_properties"),
@@ -337,3 +337,24 @@ def test_a_rule_that_returns_another_model_gets_the_models_result() -> None:
     message = validate({"type": "copying", "userId": "u_1"})
 
     assert message.user_id == "U_1"
+
+
+def test_builders_and_validate_go_through_the_fast_validators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wiring: a builder and ``validate`` call ``VALIDATORS``, not the model's own."""
+    calls: list[str] = []
+    fast = VALIDATORS[SignedUp]
+
+    def spy(data: Any) -> Any:
+        calls.append(data["event"])
+        return fast(data)
+
+    signed_up: type[Message] = SignedUp
+    monkeypatch.setitem(VALIDATORS, signed_up, spy)
+    monkeypatch.setitem(_MEMBERS, "Signed Up", spy)
+    message = Tracker().signed_up(user_id="u_1", group_id="acct_1")
+    validate(message.to_wire())
+    assert valid_name(message.to_wire()) == "Signed Up"
+
+    assert calls == ["Signed Up"] * 3
