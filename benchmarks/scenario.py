@@ -11,6 +11,7 @@ Event logs: ``ours make-log PATH N``, ``ours validate PATH``, ``ours replay PATH
 from __future__ import annotations
 
 import json
+import re
 import resource
 import sys
 import tempfile
@@ -305,8 +306,10 @@ def replay_log(path: str, url: str | None) -> dict[str, Any]:
         if collector is not None:
             collector.terminate()
             collector.wait()
-    summary = out.getvalue().splitlines()[-1].split()  # "N lines  N delivered  ..."
-    delivered = int(summary[summary.index("delivered") - 1].replace(",", ""))
+    # The summary line, "N lines  N delivered  ..."; progress lines and notes around it.
+    summary = re.search(r"^[\d,]+ lines  ([\d,]+) delivered", out.getvalue(), re.MULTILINE)
+    assert summary is not None, out.getvalue()
+    delivered = int(summary[1].replace(",", ""))
     return {
         "ok": status == 0,
         "delivered": delivered,
