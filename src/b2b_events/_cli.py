@@ -25,7 +25,7 @@ from pydantic_core import from_json
 from ._client import DEFAULT_ENDPOINT
 from ._demo import run_demo
 from ._exceptions import ConfigurationError, InvalidEventError
-from ._progress import progress_display
+from ._progress import Display, progress_display
 from ._reader import (
     STDIN,
     LogLine,
@@ -457,6 +457,32 @@ def _short_switch_interval() -> Iterator[None]:
                 sys.setswitchinterval(_switch_saved)
 
 
+class _LineCount:
+    """Counts the inputs' lines on a thread of its own and gives the total to the display.
+
+    The replay starts at once instead of after a full read of the inputs (on a
+    large archive, a long wait); the progress gets its percent and ETA when the
+    count is done.
+    """
+
+    def __init__(self, files: Sequence[str], display: Display) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(files, display), name="b2b-events-count", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, files: Sequence[str], display: Display) -> None:
+        total = count_lines(files, stop=self._stop)
+        if total is not None:
+            display.set_total(total)
+
+    def stop(self) -> None:
+        """Stop counting (the replay ended) and wait for the thread."""
+        self._stop.set()
+        self._thread.join()
+
+
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     files = _find(args.paths)
     if files is None:
@@ -464,8 +490,8 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     write_key = _write_key(args)
     if write_key is None:
         return 2
-    total = None if args.quiet or STDIN in files else count_lines(files)
-    display = progress_display(out, total=total, max_problems=args.max_errors, quiet=args.quiet)
+    display = progress_display(out, total=None, max_problems=args.max_errors, quiet=args.quiet)
+    counting = None if args.quiet or STDIN in files else _LineCount(files, display)
     stop = threading.Event()
     restore = _stop_on_signals(stop)
     try:
@@ -498,6 +524,8 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     finally:
         restore()
+        if counting is not None:
+            counting.stop()
     display.close()
     _print_summary(report, args, out)
     return 0 if report.ok else 1

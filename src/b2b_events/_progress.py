@@ -28,6 +28,10 @@ class Display(Protocol):
         """Show one invalid or refused line."""
         ...
 
+    def set_total(self, total: int) -> None:
+        """The inputs' line count, once known: from then on, percent and ETA."""
+        ...
+
     def close(self) -> None:
         """The replay ended (or was interrupted): stop drawing."""
         ...
@@ -86,7 +90,7 @@ class _Rate:
     """Events per second and ETA, measured from the first report of this run."""
 
     def __init__(self, total: int | None) -> None:
-        self._total = total
+        self.total = total
         self._first: ReplayReport | None = None
 
     def describe(self, report: ReplayReport) -> tuple[str, str]:
@@ -100,8 +104,9 @@ class _Rate:
         rate = (_sent(report) - _sent(first)) / elapsed
         lines_rate = (report.position - first.position) / elapsed
         eta = ""
-        if self._total is not None and lines_rate > 0:
-            eta = _clock(max(0, self._total - report.position) / lines_rate)
+        total = self.total
+        if total is not None and lines_rate > 0:
+            eta = _clock(max(0, total - report.position) / lines_rate)
         return f"{rate:,.0f} ev/s", eta
 
 
@@ -150,6 +155,9 @@ class _PlainDisplay:
         if shown is not None:
             self._write(shown)
 
+    def set_total(self, total: int) -> None:
+        self._total = self._rate.total = total
+
     def _write(self, text: str) -> None:
         with self._lock:
             self._out.write(text + "\n")
@@ -189,6 +197,10 @@ class _RichDisplay:
         shown = self._problems.take(text)
         if shown is not None:
             self._progress.console.print(shown, markup=False, highlight=False, soft_wrap=True)
+
+    def set_total(self, total: int) -> None:
+        self._rate.total = total
+        self._progress.update(self._task, total=total)
 
     def close(self) -> None:
         self._progress.stop()

@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
@@ -194,10 +195,11 @@ def parse_line(file: str, number: int, raw: bytes) -> LogLine | None:
     return _parse(file, number, raw)
 
 
-def count_lines(files: Iterable[str]) -> int:
+def count_lines(files: Iterable[str], stop: threading.Event | None = None) -> int | None:
     """Count the lines of ``files`` (blank ones too), for progress; stdin is not read.
 
     Unreadable files and truncated gzip streams count for what can be read.
+    Returns None when ``stop`` is set before the count is done.
     """
     total = 0
     for file in files:
@@ -207,6 +209,8 @@ def count_lines(files: Iterable[str]) -> int:
             with _open(file) as stream:
                 last = b"\n"
                 for chunk in _chunks(stream):
+                    if stop is not None and stop.is_set():
+                        return None
                     total += chunk.count(b"\n")
                     last = chunk[-1:]
                 total += last != b"\n"

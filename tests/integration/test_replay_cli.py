@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from b2b_events import InvalidEventError, ReplayReport, read_event_log, replay
 from b2b_events import _cli as cli
 from b2b_events._cli import main
+from b2b_events._progress import progress_display
 from b2b_events.collector import running
 from b2b_events.events import validate
 
@@ -219,6 +221,41 @@ def test_replay_runs_with_a_short_thread_switch_interval_and_restores_it(
     assert status == 0
     assert during == [cli.SWITCH_INTERVAL]
     assert after == 0.005
+
+
+def test_replay_starts_before_the_line_count_is_done(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large archive is not read once just to show a total before anything is sent."""
+    started = threading.Event()
+    totals: list[int] = []
+
+    def slow_count(files: Any, stop: Any = None) -> int:
+        assert started.wait(10), "the count held the replay back"
+        return 1_234
+
+    def spy(*paths: Any, **options: Any) -> ReplayReport:
+        started.set()
+        return replay(*paths, **options)
+
+    class Recording:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._shown = progress_display(*args, **kwargs)
+            self.update, self.problem = self._shown.update, self._shown.problem
+            self.close = self._shown.close
+
+        def set_total(self, total: int) -> None:
+            totals.append(total)
+            self._shown.set_total(total)
+
+    monkeypatch.setattr(cli, "count_lines", slow_count)
+    monkeypatch.setattr(cli, "replay", spy)
+    monkeypatch.setattr(cli, "progress_display", Recording)
+    with running() as collector:
+        status, _ = run("replay", str(ARCHIVE), "--endpoint", collector.url, "--write-key-env", key)
+
+    assert status == 0
+    assert totals == [1_234]
 
 
 def test_the_switch_interval_comes_back_after_a_failed_replay(

@@ -45,6 +45,33 @@ def test_plain_lines_when_not_a_terminal() -> None:
     ]
 
 
+def test_the_total_can_arrive_while_the_replay_runs() -> None:
+    out = io.StringIO()
+    display = progress_display(out, total=None, max_problems=0, interval=0)
+
+    display.update(report(100, 100, 1.0))
+    display.set_total(1_000)
+    display.update(report(300, 300, 2.0))
+
+    assert out.getvalue().splitlines() == [
+        "100 lines",
+        " 30%  300/1,000 lines  200 ev/s  ETA 0:04",
+    ]
+
+
+def test_the_total_reaches_the_rich_bar_late_too() -> None:
+    out = io.StringIO()
+    display = progress_display(out, total=None, max_problems=1, bar=True)
+    display.update(report(100, 100, 1.0))
+    display.set_total(1_000)
+    display.update(report(500, 500, 2.0))
+    display.close()
+
+    text = out.getvalue()
+    assert "500/1000" in text
+    assert "ETA 0:01" in text
+
+
 def test_plain_lines_are_spaced_out_and_quiet_shows_none() -> None:
     out = io.StringIO()
     display = progress_display(out, total=None, max_problems=5, interval=3600)

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -264,8 +265,17 @@ def test_count_lines_counts_every_line_for_progress(tmp_path: Path) -> None:
     (tmp_path / "c.gz").write_bytes(cut[: len(cut) // 2])
 
     assert count_lines([str(tmp_path / "a.jsonl"), str(tmp_path / "b.gz"), "-"]) == 9
-    assert 0 < count_lines([str(tmp_path / "c.gz")]) < 1_000
+    assert 0 < (count_lines([str(tmp_path / "c.gz")]) or 0) < 1_000
     assert count_lines([str(tmp_path / "missing.jsonl")]) == 0
+
+
+def test_count_lines_stops_when_told(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(lines_of(3))
+    stop = threading.Event()
+
+    assert count_lines([str(tmp_path / "a.jsonl")], stop=stop) == 3
+    stop.set()
+    assert count_lines([str(tmp_path / "a.jsonl")], stop=stop) is None
 
 
 def test_a_gzip_bomb_is_decompressed_in_bounded_steps(tmp_path: Path) -> None:
