@@ -68,11 +68,6 @@ class SpoolEngine(Engine):
                 self._ensure_worker()
                 self._wake_worker()
 
-    @property
-    def spool_path(self) -> str:
-        """This process's spool file."""
-        return str(self._spool.path)
-
     # -- storage (lock held) -------------------------------------------------------
 
     def _append(self, data: bytes, size: int) -> DropReason | None:

@@ -86,12 +86,12 @@ def _json_problem(
     return None
 
 
-def problems_from(exc: ValidationError, *, skip: int = 0) -> list[Problem]:
-    """List the problems of a pydantic error; ``skip`` drops leading loc items (union tags)."""
+def problems_from(exc: ValidationError) -> list[Problem]:
+    """List the problems of a pydantic error as ``path: reason``."""
     problems: list[Problem] = []
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
-        loc = [str(part) for part in err["loc"][skip:]]
+        loc = [str(part) for part in err["loc"]]
         reason = None
         if err["type"] == "invalid-json-value":  # the union says "not JSON": say where, why
             loc, reason = _json_problem(err["input"], loc) or (loc, _NOT_JSON.format("this"))
@@ -118,7 +118,6 @@ def invalid_event_error(
     exc: ValidationError,
     payload: Mapping[str, Any],
     *,
-    skip: int = 0,
     before: Iterable[Problem] = (),
 ) -> InvalidEventError:
     """Build the error for ``payload``: ``before`` problems, pydantic's, then identity.
@@ -126,7 +125,7 @@ def invalid_event_error(
     The userId/anonymousId rule runs only once every field is valid, so when
     fields fail it is checked here on the raw payload, to list every problem at once.
     """
-    problems = [*before, *problems_from(exc, skip=skip)]
+    problems = [*before, *problems_from(exc)]
     if payload.get("userId") is None and payload.get("anonymousId") is None:
         identity = Problem("userId", "required (or anonymousId)")
         if identity not in problems:
