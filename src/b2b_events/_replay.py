@@ -35,7 +35,7 @@ from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
 from ._client import _check_endpoint, _retry_policy
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy, classify, send_with_retries
-from ._reader import STDIN, STDIN_NAME, LogLine, display_name, find_event_logs, parse_line, read_raw
+from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
 from ._transport import HttpTransport, Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import validate
@@ -257,10 +257,7 @@ def replay(
         raise ConfigurationError("replay needs the write key of the source to send to")
     files = find_event_logs(paths)
     options = {  # what decides which messages are sent, and where: a checkpoint is for these
-        "inputs": [
-            name if name == STDIN else os.path.abspath(name)
-            for name in [os.fspath(path) for path in paths]
-        ],
+        "inputs": [_key(os.fspath(path)) for path in paths],
         "endpoint": target,
         "events": sorted(wanted) if wanted is not None else None,
         "since": since.isoformat() if since is not None else None,
@@ -435,7 +432,7 @@ class _Run:
         done = set(frontier.done)
         for file in self._files:
             if _key(file) not in done:
-                return f"{STDIN_NAME if file == STDIN else file}:1"
+                return f"{display_name(file)}:1"
         return None  # pragma: no cover - unsettled implies a file not done
 
     # -- reading ------------------------------------------------------------
