@@ -132,7 +132,6 @@ class _PlainDisplay:
         self, out: TextIO, *, total: int | None, max_problems: int, interval: float | None
     ) -> None:
         self._out = out
-        self._total = total
         self._problems = _Problems(max_problems)
         self._interval = interval
         self._rate = _Rate(total)
@@ -148,7 +147,7 @@ class _PlainDisplay:
             if now - self._last < self._interval:
                 return
             self._last = now
-        self._write(format_progress(report, self._total, rate, eta))
+        self._write(format_progress(report, self._rate.total, rate, eta))
 
     def problem(self, text: str) -> None:
         shown = self._problems.take(text)
@@ -156,7 +155,7 @@ class _PlainDisplay:
             self._write(shown)
 
     def set_total(self, total: int) -> None:
-        self._total = self._rate.total = total
+        self._rate.total = total
 
     def _write(self, text: str) -> None:
         with self._lock:
