@@ -392,12 +392,7 @@ class Engine(_Core):
             self._flush_waiters += 1
             self._work.notify()
             try:
-                while self._settled + self._kept < target:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._done.wait(remaining)
-                return True
+                return self._wait_settled(target, deadline)
             finally:
                 self._flush_waiters -= 1
 
@@ -420,7 +415,8 @@ class Engine(_Core):
         if thread is not threading.current_thread():
             # Sends running in other threads (sync mode) settle their own
             # messages: give them what is left of the time.
-            self._wait_settled(deadline)
+            with self._lock:
+                self._wait_settled(self._accepted, deadline)
         if not first:
             return
         self._drop_leftovers()
@@ -431,15 +427,14 @@ class Engine(_Core):
             logger.exception("b2b-events: closing the transport failed")
         self._accounting.log_unlogged()
 
-    def _wait_settled(self, deadline: float) -> bool:
-        """Wait until every accepted message is settled, or ``deadline``; True if settled."""
-        with self._lock:
-            while self._settled + self._kept < self._accepted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._done.wait(remaining)
-            return True
+    def _wait_settled(self, target: int, deadline: float) -> bool:
+        """Lock held: wait until ``target`` messages are settled or kept; False at ``deadline``."""
+        while self._settled + self._kept < target:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._done.wait(remaining)
+        return True
 
     def _run(self) -> None:
         while True:
