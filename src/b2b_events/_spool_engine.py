@@ -116,7 +116,7 @@ class SpoolEngine(Engine):
     def _release(self, messages: Sequence[bytes]) -> None:
         # Under the lock that settles them: a close() in between must not hand
         # delivered rows over to the next process.
-        refs = [self._refs.pop(id(m)) for m in messages if id(m) in self._refs]
+        refs = self._pop_refs(messages)
         try:
             self._spool.delete(refs)
         except (sqlite3.Error, OSError) as exc:  # they stay on disk: sent again later
@@ -124,11 +124,15 @@ class SpoolEngine(Engine):
 
     def _give_back(self, batch: Sequence[bytes]) -> None:
         """With the lock held: unsent messages go back to the spool, not settled."""
-        refs = [self._refs.pop(id(m)) for m in batch if id(m) in self._refs]
+        refs = self._pop_refs(batch)
         for message in batch:
             self._inflight.pop(id(message), None)
         self._spool.give_back(refs)
         self._queued_bytes = self._spool.size
+
+    def _pop_refs(self, messages: Sequence[bytes]) -> list[Ref]:
+        """With the lock held: the spool rows of ``messages``, forgotten here."""
+        return [self._refs.pop(id(m)) for m in messages if id(m) in self._refs]
 
     def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
         if reason not in _KEPT:  # refused for good: deleted, counted, on_drop
