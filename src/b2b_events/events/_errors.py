@@ -76,9 +76,7 @@ def _json_problem(
     inside = ancestors | {id(value)}
     items = enumerate(value) if isinstance(value, list) else value.items()
     for key, item in items:
-        if not isinstance(key, (int, str)) or (
-            isinstance(value, dict) and not isinstance(key, str)
-        ):
+        if isinstance(value, dict) and not isinstance(key, str):  # list keys: enumerate's ints
             return [*path, str(key)], "keys must be strings"
         found = _json_problem(item, [*path, str(key)], inside)
         if found:
