@@ -116,7 +116,6 @@ class EventLogWriter:
         self._compressor: zlib._Compress | None = None
         self._size = 0  # bytes of lines in the current file, uncompressed
         self._last_write = time.monotonic()
-        self._next_number = 1
         self._pid = os.getpid()
 
     @property
@@ -210,7 +209,6 @@ class EventLogWriter:
 
     def _open(self) -> None:
         """Open a fresh file at ``path``, moving a non-empty one aside first."""
-        self._next_number = _next_free_number(self._stem, self._suffix)
         path = self.path
         try:
             existing = path.stat().st_size
@@ -225,8 +223,7 @@ class EventLogWriter:
             self._compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
 
     def _rename_finished(self) -> None:
-        number = self._next_number
-        self._next_number += 1
+        number = _next_free_number(self._stem, self._suffix)  # looked up when it is taken
         os.replace(self.path, _numbered(self._stem, self._suffix, number))
 
     def _rotate(self) -> None:
