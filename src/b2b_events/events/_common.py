@@ -65,12 +65,26 @@ Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]
 """A string shaped like an email address (``name@host.tld``); deliverability is not checked."""
 
 
+_last_iso: tuple[datetime | None, str] = (None, "")
+"""The last datetime ``iso_timestamp`` formatted, and its text (see ``now``)."""
+
+
 def iso_timestamp(value: datetime) -> str:
     """Format an aware datetime as ISO-8601 UTC with a ``Z``: milliseconds, or microseconds if set.
 
     ``2026-11-22T10:00:00.000Z``. Sub-millisecond precision is kept rather than
     rounded away, so a message read back from the wire equals the one sent.
     """
+    global _last_iso  # noqa: PLW0603 - one tuple, replaced whole: safe across threads
+    last = _last_iso
+    if last[0] is value:  # the datetime ``now`` handed to every message of this millisecond
+        return last[1]
+    text = _format_utc(value)
+    _last_iso = (value, text)
+    return text
+
+
+def _format_utc(value: datetime) -> str:
     if value.tzinfo is not timezone.utc:
         offset = value.utcoffset()
         if offset is None:
@@ -191,9 +205,25 @@ def new_message_id() -> str:
     return pool.ids.pop()
 
 
+_last_now: tuple[int, datetime] = (0, datetime(1970, 1, 1, tzinfo=timezone.utc))
+"""The millisecond ``now`` last read and the datetime it gave for it."""
+
+
 def now() -> datetime:
-    """Return the current UTC time, truncated to milliseconds (the wire's precision)."""
-    return datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, timezone.utc)
+    """Return the current UTC time, truncated to milliseconds (the wire's precision).
+
+    Calls within the same millisecond get the same (immutable) datetime object,
+    made once: a burst of events costs one datetime per millisecond, and
+    ``iso_timestamp`` formats each of them once.
+    """
+    global _last_now  # noqa: PLW0603 - one tuple, replaced whole: safe across threads
+    ms = time.time_ns() // 1_000_000
+    last = _last_now
+    if last[0] == ms:
+        return last[1]
+    value = datetime.fromtimestamp(ms / 1000, timezone.utc)
+    _last_now = (ms, value)
+    return value
 
 
 def rule_error(field: str, reason: str) -> PydanticCustomError:

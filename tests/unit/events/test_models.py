@@ -1068,6 +1068,27 @@ def test_default_timestamp_is_now_in_utc_to_the_millisecond(tracker: Tracker) ->
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", message.to_wire()["timestamp"])
 
 
+def test_default_timestamp_follows_the_clock_across_milliseconds(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # now() hands out one datetime per millisecond and iso_timestamp remembers
+    # the last text it made: neither may hold on to a millisecond gone by.
+    start = datetime(2026, 11, 22, 10, 0, 0, 7_000, tzinfo=timezone.utc)
+    clock_ns = int(start.timestamp()) * 10**9 + 7_000_000
+    monkeypatch.setattr("time.time_ns", lambda: clock_ns + 400_000)  # 0.4 ms into it
+    first = tracker.signed_in(user_id="u", group_id="g")
+    second = tracker.signed_in(user_id="u", group_id="g")
+    monkeypatch.setattr("time.time_ns", lambda: clock_ns + 1_000_000)
+    third = tracker.signed_in(user_id="u", group_id="g")
+
+    assert first.timestamp == second.timestamp == start
+    assert [m.to_wire()["timestamp"] for m in (first, second, third)] == [
+        "2026-11-22T10:00:00.007Z",
+        "2026-11-22T10:00:00.007Z",
+        "2026-11-22T10:00:00.008Z",
+    ]
+
+
 def test_explicit_message_id_is_kept_as_given(tracker: Tracker) -> None:
     message = tracker.signed_in(user_id="u", group_id="g", message_id="retry-me-7")
 
