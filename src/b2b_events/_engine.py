@@ -11,6 +11,7 @@ OpenTelemetry's ``BatchProcessor``.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import math
 import os
@@ -204,19 +205,16 @@ class _Core:
     def _take_batch(self) -> list[bytes]:
         """With the lock held, pop the next batch within the count and byte limits."""
         queue = self._queue
-        limit = self._opts.max_batch_events
-        batch: list[bytes] = []
-        size = 0
-        while queue and len(batch) < limit:
-            cost = len(queue[0]) + (1 if batch else 0)  # a comma between messages
-            if batch and size + cost > self._budget:
+        budget = self._budget + 1  # n messages need n - 1 commas: count one per message
+        taken, size = 0, 0
+        for length in map(len, itertools.islice(queue, self._opts.max_batch_events)):
+            if taken and size + length + 1 > budget:
                 break
-            message = queue.popleft()
-            batch.append(message)
-            size += cost
-        self._queued_bytes -= sum(len(m) for m in batch)
-        for message in batch:
-            self._inflight[id(message)] = message
+            taken += 1
+            size += length + 1
+        batch = [queue.popleft() for _ in range(taken)]
+        self._queued_bytes -= size - taken
+        self._inflight.update(zip(map(id, batch), batch, strict=True))
         if self._blocked:
             self._done.notify_all()
         return batch
@@ -224,8 +222,8 @@ class _Core:
     def _settle(self, messages: Sequence[bytes]) -> bool:
         """Mark messages as accounted for; False if close() already counted them as timed out."""
         with self._lock:
-            taken = [self._inflight.pop(id(m), None) for m in messages]
-            if any(m is None for m in taken):
+            pop = self._inflight.pop
+            if None in [pop(key, None) for key in map(id, messages)]:
                 return False
             self._release(messages)
             self._settled += len(messages)

@@ -13,6 +13,8 @@ import pytest
 
 import b2b_events
 from b2b_events import Client, ConfigurationError, MessageTooLargeError, Response
+from b2b_events._accounting import Accounting
+from b2b_events._engine import Engine, EngineOptions
 
 
 class MemoryTransport:
@@ -424,3 +426,35 @@ def test_drop_mode_also_covers_arguments_given_twice(
         assert client.stats.dropped["invalid"] == 2
     assert transport.batches == []
     assert [reason for reason, _ in drops] == ["invalid", "invalid"]
+
+
+@pytest.mark.parametrize(
+    ("max_batch_bytes", "sizes"),
+    [
+        pytest.param(32, [3, 1], id="three fit exactly: 10+1+10+1+10 bytes"),
+        pytest.param(31, [2, 2], id="one byte short for the third"),
+        pytest.param(5, [1, 1, 1, 1], id="a message over the budget still goes alone"),
+    ],
+)
+def test_a_batch_fills_the_byte_budget_commas_included(
+    max_batch_bytes: int, sizes: list[int]
+) -> None:
+    sent: list[list[bytes]] = []
+
+    class Recorder:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            sent.append(list(messages))
+            return Response(200)
+
+        def close(self) -> None:
+            pass
+
+    options = EngineOptions(max_batch_bytes=max_batch_bytes, flush_interval=60)
+    engine = Engine(Recorder(), Accounting(), options, batch_overhead=0)
+    messages = [b'"message%d"' % i for i in range(4)]  # 10 bytes each
+    for message in messages:
+        engine.submit(message)
+    engine.close(5)
+
+    assert [len(batch) for batch in sent] == sizes
+    assert [m for batch in sent for m in batch] == messages
