@@ -230,13 +230,8 @@ class Spool:
                     return batch
                 batch.append(((source, rowid), bytes(data)))
                 used += cost
-                if source.returned and source.returned[0] == rowid:
-                    source.returned.pop(0)
-                else:
-                    source.after = max(source.after, rowid)
+                _consume(source, rowid, len(data))
                 source.taken[rowid] = len(data)
-                source.count -= 1
-                source.size -= len(data)
             if len(batch) >= limit:
                 break
         return batch
@@ -317,12 +312,7 @@ class Spool:
                     raise
                 self._let_go(source, exc)
                 continue
-            if source.returned and source.returned[0] == rowid:
-                source.returned.pop(0)
-            else:
-                source.after = max(source.after, rowid)
-            source.count -= 1
-            source.size -= len(data)
+            _consume(source, rowid, len(data))
             return bytes(data)
         return None
 
@@ -501,6 +491,16 @@ def _remove_stale_staging(path: Path) -> None:
             path.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def _consume(source: _File, rowid: int, size: int) -> None:
+    """Count row ``rowid`` (``size`` bytes), just read by ``_read``, as out of the queue."""
+    if source.returned and source.returned[0] == rowid:
+        source.returned.pop(0)  # a given-back row: ``_read`` reads those first, in order
+    else:
+        source.after = max(source.after, rowid)
+    source.count -= 1
+    source.size -= size
 
 
 def _unlock(source: _File) -> None:
