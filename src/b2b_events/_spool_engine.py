@@ -138,9 +138,13 @@ class SpoolEngine(Engine):
         if reason not in _KEPT:  # refused for good: deleted, counted, on_drop
             super()._drop_batch(batch, reason, detail)
             return
+        self._keep(batch, detail, pause=reason == "retries_exhausted")
+
+    def _keep(self, batch: list[bytes], detail: str, *, pause: bool) -> None:
+        """Put a batch back in the spool, not dropped; ``pause``: the worker rests before more."""
         with self._lock:
             self._give_back(batch)
-            self._pause = reason == "retries_exhausted" and not self._closed
+            self._pause = pause and not self._closed
         if self._pause:
             logger.warning(
                 "b2b-events: %d event(s) kept in the spool after %s; retrying in %.0f s",
@@ -155,7 +159,7 @@ class SpoolEngine(Engine):
         # 401/403/404, redirects: the key or the endpoint is wrong, not the events.
         # Deleting them would lose them to a configuration slip: keep them for a fix.
         self._log_misconfiguration(response.status)
-        self._drop_batch(batch, "retries_exhausted", response.describe())
+        self._keep(batch, response.describe(), pause=True)
         return []
 
     def _failed(self, batch: list[bytes]) -> None:
