@@ -137,8 +137,8 @@ def read_event_log(*paths: str | os.PathLike[str]) -> Iterator[LogLine]:
         yield from read_file(file)
 
 
-def read_file(file: str, *, skip: int = 0) -> Iterator[LogLine]:
-    """Yield the non-blank lines of one file (or ``-``), after the first ``skip`` lines.
+def read_file(file: str) -> Iterator[LogLine]:
+    """Yield the non-blank lines of one file (or ``-``).
 
     A file that cannot be opened gives one error line with line number 0.
     """
@@ -150,7 +150,7 @@ def read_file(file: str, *, skip: int = 0) -> Iterator[LogLine]:
             return
         for raw in block:
             number += 1
-            if number <= skip or not raw or raw.isspace():
+            if not raw or raw.isspace():
                 continue
             yield _parse(name, number, raw)
 

@@ -251,13 +251,6 @@ def test_stdin_is_read_with_a_dash(monkeypatch: pytest.MonkeyPatch, compress: bo
     assert found[0].location == "<stdin>:1"
 
 
-def test_skip_starts_after_the_lines_already_done(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(lines_of(5))
-
-    assert [entry.line for entry in read_file(str(path), skip=3)] == [4, 5]
-
-
 def test_count_lines_counts_every_line_for_progress(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(lines_of(3) + b"\n" + line(9).encode())  # no final \n
     (tmp_path / "b.gz").write_bytes(gzip.compress(lines_of(4)))
