@@ -22,7 +22,6 @@ from .events import (
     AccountDeleted,
     AccountRemovedUser,
     AnyMessage,
-    Context,
     Group,
     Identify,
     InviteSent,
@@ -58,42 +57,6 @@ _SPEC: dict[type[Message], tuple[str, tuple[str, ...]]] = {
     for name, cls in SPEC_EVENTS.items()
 }
 """Each spec event class: its name and the names of its semantic properties (builder kwargs)."""
-
-_BUILT: tuple[type[Message], ...] = (*SPEC_EVENTS.values(), Track, Identify, Group)
-_CONTEXT_TYPE: dict[type[Message], type[Context]] = {
-    cls: cast("type[Context]", cls.model_fields["context"].annotation) for cls in _BUILT
-}
-"""Each message class the builders make: the type of its ``context`` (``B2BContext``, ...)."""
-
-_MAX_SHARED_CONTEXTS = 1024
-_shared_contexts: dict[tuple[type[Context], str | None], Context] = {}
-
-
-def _plain_context(kind: type[Context], group_id: Any) -> Context | dict[str, Any]:
-    """The context of a call without a ``context`` argument: the library and the account.
-
-    It is validated once per account and then shared by that account's messages
-    (it is frozen), instead of being validated again for every event. Up to
-    1,024 accounts are kept (then the lot is forgotten and refilled); an account
-    that is not exactly a ``str``, or a context that fails validation, comes back
-    as a dict, for the message's validation to check and report in its own words.
-    """
-    data: dict[str, Any] = {"library": LIBRARY}
-    if group_id is not None:
-        data["groupId"] = group_id
-        if type(group_id) is not str:
-            return data
-    key = (kind, group_id)
-    context = _shared_contexts.get(key)
-    if context is None:
-        try:
-            context = kind.model_validate(data)
-        except ValidationError:
-            return data
-        if len(_shared_contexts) >= _MAX_SHARED_CONTEXTS:
-            _shared_contexts.clear()
-        _shared_contexts[key] = context
-    return context
 
 
 class Tracker:
@@ -168,9 +131,6 @@ class Tracker:
     def _invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._on_invalid is None:
             raise error
-        context = data.get("context")
-        if isinstance(context, Context):  # a shared context (_plain_context): as on the wire
-            data["context"] = context.model_dump(mode="json", by_alias=True, exclude_none=True)
         self._on_invalid(error, data)
 
     def _track(self, cls: type[M], args: dict[str, Any]) -> M:
@@ -181,7 +141,7 @@ class Tracker:
             if value is not None:
                 props[key] = value
         problems: list[Problem] = []
-        data = self._envelope(args, problems, _CONTEXT_TYPE[cls])
+        data = self._envelope(args, problems)
         properties = args["properties"]
         if properties is not None and type(properties) is not dict:  # the call only if odd
             properties = _object(properties, "properties", problems)
@@ -196,29 +156,22 @@ class Tracker:
         return self._emit(cls, data, name, problems)
 
     def _envelope(
-        self,
-        args: dict[str, Any],
-        problems: list[Problem],
-        kind: type[Context],
-        *,
-        context_group: bool = True,
+        self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
     ) -> dict[str, Any]:
-        """The fields every message has, from the builder's arguments; ``kind``: its context."""
+        """The fields every message has, from the builder's arguments."""
         group_id = args.get("group_id") if context_group else None
+        ctx: dict[str, Any] = {"library": LIBRARY}
         context = args["context"]
         if context is not None and type(context) is not dict:
             context = _object(context, "context", problems)
-        ctx: Context | dict[str, Any]
-        if not context:
-            ctx = _plain_context(kind, group_id)
-        else:
+        if context:
             given = context.get("groupId")
             if given is not None and group_id is not None and given != group_id:
                 problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
-            if group_id is not None:
-                ctx["groupId"] = group_id
+        if group_id is not None:
+            ctx["groupId"] = group_id
         message_id, timestamp = args["message_id"], args["timestamp"]
         data: dict[str, Any] = {
             "messageId": new_message_id() if message_id is None else message_id,
@@ -428,13 +381,13 @@ class Tracker:
         returns a ``SignedUp``); prefer the typed method then. Other names get
         the envelope checks only and come back as ``Track``.
         """
-        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems, _CONTEXT_TYPE[cls])
+        data = self._envelope(locals(), problems)
         data["type"] = "track"
         data["event"] = name
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
+        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
         return cast("AnyMessage", self._emit(cls, data, str(name), problems))
 
     def identify(
@@ -454,7 +407,7 @@ class Tracker:
         ``group_id``, if given, goes in ``context.groupId`` like on the track events.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems, _CONTEXT_TYPE[Identify])
+        data = self._envelope(locals(), problems)
         data["type"] = "identify"
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
@@ -478,7 +431,7 @@ class Tracker:
         ``website`` and ``createdAt``.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems, _CONTEXT_TYPE[Group], context_group=False)
+        data = self._envelope(locals(), problems, context_group=False)
         data["type"] = "group"
         data["groupId"] = group_id
         traits = _object(traits, "traits", problems)

@@ -437,24 +437,15 @@ def test_drop_mode_also_covers_arguments_given_twice(
     ],
 )
 def test_a_batch_fills_the_byte_budget_commas_included(
-    max_batch_bytes: int, sizes: list[int]
+    transport: MemoryTransport, max_batch_bytes: int, sizes: list[int]
 ) -> None:
-    sent: list[list[bytes]] = []
-
-    class Recorder:
-        def send(self, messages: Sequence[bytes]) -> Response:
-            sent.append(list(messages))
-            return Response(200)
-
-        def close(self) -> None:
-            pass
-
     options = EngineOptions(max_batch_bytes=max_batch_bytes, flush_interval=60)
-    engine = Engine(Recorder(), Accounting(), options, batch_overhead=0)
+    engine = Engine(transport, Accounting(), options, batch_overhead=0)
     messages = [b'"message%d"' % i for i in range(4)]  # 10 bytes each
     for message in messages:
         engine.submit(message)
     engine.close(5)
 
-    assert [len(batch) for batch in sent] == sizes
-    assert [m for batch in sent for m in batch] == messages
+    assert [len(batch) for batch in transport.batches] == sizes
+    sent: list[Any] = [m for batch in transport.batches for m in batch]  # JSON strings here
+    assert sent == [f"message{i}" for i in range(4)]

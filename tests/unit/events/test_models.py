@@ -13,14 +13,11 @@ import pytest
 
 import b2b_events
 from b2b_events import InvalidEventError, Problem, Tracker, validate
-from b2b_events._tracker import _shared_contexts
 from b2b_events.events import (
     AccountAddedUser,
     AccountCreated,
     AccountDeleted,
     AccountRemovedUser,
-    B2BContext,
-    Context,
     Group,
     Identify,
     InviteSent,
@@ -1090,36 +1087,6 @@ def test_default_timestamp_follows_the_clock_across_milliseconds(
         "2026-11-22T10:00:00.007Z",
         "2026-11-22T10:00:00.008Z",
     ]
-
-
-def test_messages_of_one_account_share_its_validated_context(tracker: Tracker) -> None:
-    first = tracker.signed_in(user_id="u1", group_id="acct_1")
-    second = tracker.signed_up(user_id="u2", group_id="acct_1")
-    other = tracker.signed_in(user_id="u3", group_id="acct_2")
-    identify = tracker.identify(user_id="u1", group_id="acct_1")
-
-    assert first.context is second.context
-    assert other.context.group_id == "acct_2"
-    assert type(first.context) is B2BContext
-    assert type(identify.context) is Context  # each message type keeps its own context type
-    assert first.to_wire()["context"] == {"groupId": "acct_1", "library": LIBRARY}
-    assert identify.to_wire()["context"] == {"groupId": "acct_1", "library": LIBRARY}
-
-
-def test_shared_contexts_are_bounded_and_stay_right(tracker: Tracker) -> None:
-    messages = [tracker.signed_in(user_id="u", group_id=f"acct_{i}") for i in range(1_500)]
-
-    assert [m.context.group_id for m in messages] == [f"acct_{i}" for i in range(1_500)]
-    assert len(_shared_contexts) <= 1_024
-
-
-def test_on_invalid_gets_the_context_as_a_wire_dict() -> None:
-    seen: list[dict[str, Any]] = []
-    tracker = Tracker(on_invalid=lambda error, data: seen.append(data))
-    tracker.signed_in(user_id="u", group_id="acct_1")  # the account's context is now shared
-    tracker.signed_up(user_id="u", group_id="acct_1", email="nope")
-
-    assert seen[0]["context"] == {"groupId": "acct_1", "library": LIBRARY}
 
 
 def test_explicit_message_id_is_kept_as_given(tracker: Tracker) -> None:
