@@ -5,8 +5,9 @@ measurement runs in a fresh process, against a loopback sink in another
 process (so neither client is charged for the server's CPU). Targets come from
 the issues; a MISS is reported, not hidden. A measurement with a target runs
 three times, alternating between the libraries, and reports each figure's
-median (losses and memory peaks: the worst run). Pass ``--quick`` for a smaller
-burst and one run of each.
+median (losses and memory peaks: the worst run). The build row runs both
+libraries in one process, in alternating blocks of calls (``scenario.build``).
+Pass ``--quick`` for a smaller burst and one run of each.
 """
 
 from __future__ import annotations

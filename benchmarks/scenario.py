@@ -103,9 +103,10 @@ def build() -> dict[str, Any]:
     timed(ours, 2_000)  # warm up
     timed(segment, 2_000)
     samples: dict[str, list[int]] = {"ours": [], "segment": []}
-    for _ in range(rounds):
-        samples["ours"] += timed(ours, block)
-        samples["segment"] += timed(segment, block)
+    for round_ in range(rounds):  # who goes first alternates too
+        first, second = ("ours", ours), ("segment", segment)
+        for lib, call in (first, second) if round_ % 2 else (second, first):
+            samples[lib] += timed(call, block)
     return {
         f"{lib}_{key}": value
         for lib, lib_samples in samples.items()
