@@ -1,4 +1,7 @@
-"""One measurement in a fresh process: ``python scenario.py LIB SCENARIO URL [SETTINGS]``.
+"""One measurement in a fresh process: ``python scenario.py LIB SCENARIO [ARGS]``.
+
+``ours|segment burst URL SETTINGS N``, ``ours async-burst URL N``, ``ours ingest N``,
+``both build``.
 
 LIB is ``ours`` (b2b-events) or ``segment`` (segment-analytics-python); SCENARIO is
 ``burst``, ``async-burst`` or ``ingest``, or ``build`` with LIB ``both`` (the two
@@ -83,7 +86,7 @@ def build() -> dict[str, Any]:
     Both libraries run in this one process, in alternating blocks of 1,000
     calls: the machines we measure on change speed from minute to minute (the
     same build has measured 6 us and 10 us in runs a few minutes apart), and
-    alternating blocks gives both libraries the same minutes.
+    alternating blocks give both libraries the same minutes.
     """
     from segment.analytics import Client
 
@@ -103,15 +106,17 @@ def build() -> dict[str, Any]:
     timed(ours, 2_000)  # warm up
     timed(segment, 2_000)
     samples: dict[str, list[int]] = {"ours": [], "segment": []}
+    pair = (("ours", ours), ("segment", segment))
     for round_ in range(rounds):  # who goes first alternates too
-        first, second = ("ours", ours), ("segment", segment)
-        for lib, call in (first, second) if round_ % 2 else (second, first):
+        for lib, call in pair[::-1] if round_ % 2 else pair:
             samples[lib] += timed(call, block)
-    return {
+    result = {
         f"{lib}_{key}": value
         for lib, lib_samples in samples.items()
         for key, value in percentiles(lib_samples).items()
     }
+    result["ratio"] = result["segment_median_us"] / result["ours_median_us"]  # this run's pair
+    return result
 
 
 def count(url: str) -> int:
