@@ -223,6 +223,25 @@ def test_replay_runs_with_a_short_thread_switch_interval_and_restores_it(
     assert after == 0.005
 
 
+def test_the_replay_function_leaves_the_switch_interval_alone() -> None:
+    """Only the command, which owns its process, shortens it; a library call does not."""
+    seen: list[float] = []
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        report = replay(
+            ARCHIVE, dry_run=True, on_progress=lambda _: seen.append(sys.getswitchinterval())
+        )
+        after = sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(previous)
+
+    assert report.ok
+    assert seen
+    assert set(seen) == {0.005}
+    assert after == 0.005
+
+
 def test_replay_starts_before_the_line_count_is_done(
     key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
