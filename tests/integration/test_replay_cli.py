@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 from b2b_events import InvalidEventError, ReplayReport, read_event_log, replay
 from b2b_events import _cli as cli
@@ -460,14 +460,6 @@ def replay_process(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str
         text=True,
         env=env,
     )
-
-
-def wait_for(condition: object, timeout: float = 10.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])

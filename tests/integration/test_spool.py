@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from forking import in_forked_child
+from waiting import wait_for
 
 from b2b_events import AsyncClient, Client, ConfigurationError, Tracker
 from b2b_events._spool import Spool
@@ -406,10 +407,7 @@ def test_a_wrong_write_key_keeps_the_events_for_when_it_is_fixed(
         wrong = Client(write_key="wrong", endpoint=collector.url, spool=spool, flush_interval=0.01)
         ids = [wrong.track.signed_in(user_id=f"u{i}", group_id="g").message_id
                for i in range(5)]  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "kept in the spool after HTTP 401" not in caplog.text:
-            assert time.monotonic() < deadline, caplog.text
-            time.sleep(0.02)
+        wait_for(lambda: "kept in the spool after HTTP 401" in caplog.text, 30, lambda: caplog.text)
         assert wrong.stats.dropped_total == 0
         wrong.close(timeout=0)
         fixed = Client(write_key="right", endpoint=collector.url, spool=spool, flush_interval=0.01)
@@ -447,9 +445,7 @@ def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
         leave_orphan(spool, left.to_json())  # a sibling process that died with it on disk
         second = live.track.signed_in(user_id="live-2", group_id="g").message_id
         assert live.flush(timeout=10)  # its batch done, the orphan is found and sent
-        deadline = time.monotonic() + 10
-        while len(received(collector)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(received(collector)) >= 3)
         live.close()
         assert sorted(received(collector)) == sorted([first, second, left.message_id])
     assert not list(tmp_path.glob("*.spool"))
