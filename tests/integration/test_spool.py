@@ -76,9 +76,9 @@ def finish(process: subprocess.Popen[str], pump: Pump) -> tuple[int, str]:
     return status, err
 
 
-def drain(url: str, spool: Path) -> Client:
+def drain(url: str, spool: Path, write_key: str = "k") -> Client:
     """A later process (here: this one) adopts what is left and delivers it."""
-    client = Client(write_key="k", endpoint=url, spool=spool, flush_interval=0.05)
+    client = Client(write_key=write_key, endpoint=url, spool=spool, flush_interval=0.05)
     assert client.flush(timeout=30)
     client.close()
     return client
@@ -410,9 +410,7 @@ def test_a_wrong_write_key_keeps_the_events_for_when_it_is_fixed(
         wait_for(lambda: "kept in the spool after HTTP 401" in caplog.text, 30, lambda: caplog.text)
         assert wrong.stats.dropped_total == 0
         wrong.close(timeout=0)
-        fixed = Client(write_key="right", endpoint=collector.url, spool=spool, flush_interval=0.01)
-        assert fixed.flush(timeout=30)
-        fixed.close()
+        drain(collector.url, spool, write_key="right")  # the key fixed
         assert sorted(received(collector)) == sorted(ids)
 
 
