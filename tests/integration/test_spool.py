@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from forking import in_forked_child
 from waiting import wait_for
 
-from b2b_events import AsyncClient, Client, ConfigurationError, Tracker
+from b2b_events import AsyncClient, Client, ConfigurationError, Response, Tracker
 from b2b_events._spool import Spool
 from b2b_events.collector import Collector, running
 
@@ -412,6 +413,30 @@ def test_a_wrong_write_key_keeps_the_events_for_when_it_is_fixed(
         wrong.close(timeout=0)
         drain(collector.url, spool, write_key="right")  # the key fixed
         assert sorted(received(collector)) == sorted(ids)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_forbidden_or_missing_endpoint_keeps_the_events_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    class Refusing:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            return Response(status)
+
+        def close(self) -> None:
+            pass
+
+    spool = tmp_path / "e.sqlite"
+    client = Client(transport=Refusing(), spool=spool, flush_interval=0.01)
+    client.track.signed_in(user_id="u", group_id="g")
+    wait_for(
+        lambda: f"kept in the spool after HTTP {status}" in caplog.text, 30, lambda: caplog.text
+    )
+    client.close(timeout=0)
+    assert client.stats.dropped_total == 0
+    with running() as collector:
+        drain(collector.url, spool)
+        assert len(received(collector)) == 1
 
 
 def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
