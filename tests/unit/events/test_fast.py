@@ -185,6 +185,21 @@ def test_fast_and_model_validators_agree_on_any_timestamp(
     assert outcome(VALIDATORS[cls], payload) == outcome(full, payload)
 
 
+class _NoUTCForm(datetime):
+    def astimezone(self, tz: Any = None) -> _NoUTCForm:
+        raise OverflowError("no UTC form")
+
+
+def test_the_one_known_difference_a_datetime_whose_astimezone_fails() -> None:
+    # Documented in FAST_TIMESTAMP and the changelog: the model asks a datetime
+    # for its UTC form and refuses this one; the core-only subset does not ask.
+    stamp = _NoUTCForm(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+    payload = {**BASE[SignedUp], "messageId": "m_1", "timestamp": stamp}
+
+    assert outcome(SignedUp.__pydantic_validator__.validate_python, payload)[0] == "error"
+    assert outcome(VALIDATORS[SignedUp], payload)[0] == "ok"
+
+
 SPEC_ARGUMENTS: dict[str, dict[str, Any]] = {
     "Account Created": {"account_name": "Initech"},
     "Invite Sent": {"invitee_email": "m@initech.com"},
