@@ -381,22 +381,31 @@ def test_a_stale_staging_file_is_removed_and_a_young_one_kept(tmp_path: Path) ->
     assert young.exists()
 
 
-def test_a_long_outage_holds_at_most_one_batch_in_memory(tmp_path: Path) -> None:
+def test_a_long_outage_holds_at_most_one_batch_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch after batch runs out of retries and goes back to disk, never piling up in memory."""
+    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 0.01)
     client = Client(
         write_key="k",
-        endpoint="http://127.0.0.1:9",
+        endpoint="http://127.0.0.1:9",  # nothing listens: connection refused
         spool=tmp_path / "e.sqlite",
         max_batch_events=100,
-        retry_backoff=0.05,
+        max_retries=2,
+        retry_backoff=0.01,
     )
     for i in range(2_500):
         client.track.signed_in(user_id=f"u{i}", group_id="g")
+    kept = "100 event(s) kept in the spool after"
+    wait_for(lambda: caplog.text.count(kept) >= 5, 30, lambda: caplog.text)
     engine = client._engine
     with engine._lock:
         in_memory = len(engine._inflight)
         on_disk = len(engine._spool)  # type: ignore[attr-defined]
     assert in_memory <= 100  # the batch being tried; the rest waits on disk
     assert in_memory + on_disk == 2_500
+    assert client.stats.dropped_total == 0
+    assert client.stats.pending == 2_500
     client.close(timeout=0)
 
 
