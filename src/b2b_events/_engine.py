@@ -345,6 +345,7 @@ class Engine(_Core):
     def _init_state(self) -> None:
         super()._init_state()
         self._work = threading.Condition(self._lock)  # wakes the worker
+        self._waiting = False  # the worker waits for messages (in _await_work)
         self._thread: threading.Thread | None = None
 
     def submit(self, data: bytes) -> None:
@@ -365,7 +366,19 @@ class Engine(_Core):
         self.close(self._opts.shutdown_timeout)
 
     def _wake_worker(self) -> None:
-        self._work.notify()
+        # Only a worker waiting for messages: not one busy sending (a burst would
+        # pay a notify per call), nor one resting between retries or after an
+        # outage, which new messages must not cut short. flush() and close() wake
+        # those through ``_work`` directly.
+        if self._waiting:
+            self._waiting = False
+            self._work.notify()
+
+    def _await_work(self, timeout: float | None) -> None:
+        """With the lock held: wait for a message, a due batch, flush() or close()."""
+        self._waiting = True
+        self._work.wait(timeout)
+        self._waiting = False
 
     def _start_worker(self) -> None:
         thread = threading.Thread(target=self._run, name="b2b-events-worker", daemon=True)
@@ -464,7 +477,7 @@ class Engine(_Core):
                 if self._closed:
                     return None
                 first_seen = None
-                self._work.wait()
+                self._await_work(None)
                 continue
             if (
                 self._closed
@@ -480,7 +493,7 @@ class Engine(_Core):
             remaining = first_seen + opts.flush_interval - now
             if remaining <= 0:
                 return self._take_batch()
-            self._work.wait(remaining)
+            self._await_work(remaining)
 
     def _sleep(self, seconds: float) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""

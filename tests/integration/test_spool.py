@@ -302,6 +302,36 @@ def test_an_outage_longer_than_the_retries_keeps_everything_on_disk(
         assert sorted(received(collector)) == sorted(ids)
 
 
+def test_tracking_during_an_outage_does_not_cut_the_rest_short(tmp_path: Path) -> None:
+    """After a batch runs out of retries the worker rests; new events must not wake it."""
+    sends: list[int] = []
+
+    class Down:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            sends.append(len(messages))
+            return Response(503)
+
+        def close(self) -> None:
+            pass
+
+    client = Client(
+        transport=Down(),
+        spool=tmp_path / "e.sqlite",
+        max_batch_events=10,
+        max_retries=0,
+        flush_interval=0.01,
+    )
+    for i in range(20):  # two batches' worth: every call from now on finds a batch due
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+    wait_for(lambda: sends, 10)
+    for i in range(50):  # the application goes on, well within the 5 s rest
+        client.track.signed_in(user_id=f"v{i}", group_id="g")
+        time.sleep(0.01)
+    assert sends == [10]  # one try, then the rest; not one try per track()
+    assert client.stats.dropped_total == 0
+    client.close(timeout=0)
+
+
 def test_adopted_events_survive_a_close_that_runs_out_of_time(tmp_path: Path) -> None:
     spool = tmp_path / "events.sqlite"
     first = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
