@@ -25,9 +25,11 @@ __all__ = [
     "MAX_LINE_BYTES",
     "STDIN",
     "LogLine",
+    "UnreadableError",
     "count_lines",
     "display_name",
     "find_event_logs",
+    "gunzip",
     "parse_line",
     "read_event_log",
     "read_file",
@@ -71,7 +73,7 @@ class LogLine(NamedTuple):
         return f"{self.file}:{self.line}"
 
 
-class _UnreadableError(Exception):
+class UnreadableError(Exception):
     """The input cannot be read past this point (gzip truncated or corrupt, I/O error)."""
 
 
@@ -181,7 +183,7 @@ def read_raw(file: str) -> Iterator[list[bytes] | LogLine]:
         for block in _line_blocks(_chunks(stream)):
             number += len(block)
             yield block
-    except _UnreadableError as exc:
+    except UnreadableError as exc:
         yield LogLine(name, number + 1, None, str(exc))
     finally:
         if file != STDIN:
@@ -214,7 +216,7 @@ def count_lines(files: Iterable[str], stop: threading.Event | None = None) -> in
                     total += chunk.count(b"\n")
                     last = chunk[-1:]
                 total += last != b"\n"
-        except (OSError, _UnreadableError):
+        except (OSError, UnreadableError):
             continue
     return total
 
@@ -236,7 +238,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         try:
             return read(size)
         except OSError as exc:
-            raise _UnreadableError(f"read error: {exc}") from None
+            raise UnreadableError(f"read error: {exc}") from None
 
     first = read_some(_CHUNK)
     while 0 < len(first) < len(_GZIP_MAGIC):  # a pipe may give one byte at a time
@@ -245,7 +247,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
             break
         first += more
     if first.startswith(_GZIP_MAGIC):
-        yield from _gunzip(first, read_some)
+        yield from gunzip(first, read_some)
         return
     chunk = first
     while chunk:
@@ -253,7 +255,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         chunk = read_some(_CHUNK)
 
 
-def _gunzip(data: bytes, read: Callable[[int], bytes]) -> Iterator[bytes]:
+def gunzip(data: bytes, read: Callable[[int], bytes]) -> Iterator[bytes]:
     """Decompress gzip members one after the other (concatenated gzip is valid gzip)."""
     while True:
         data = yield from _gunzip_member(data, read)
@@ -265,11 +267,11 @@ def _gunzip(data: bytes, read: Callable[[int], bytes]) -> Iterator[bytes]:
             more = read(_CHUNK)
             if not more:
                 if data:
-                    raise _UnreadableError("unexpected bytes after the gzip stream")
+                    raise UnreadableError("unexpected bytes after the gzip stream")
                 return
             data += more
         if not data.startswith(_GZIP_MAGIC):
-            raise _UnreadableError("unexpected bytes after the gzip stream")
+            raise UnreadableError("unexpected bytes after the gzip stream")
 
 
 def _gunzip_member(data: bytes, read: Callable[[int], bytes]) -> Generator[bytes, None, bytes]:
@@ -283,12 +285,12 @@ def _gunzip_member(data: bytes, read: Callable[[int], bytes]) -> Generator[bytes
                 if tail:
                     yield tail
                 if not decompressor.eof:
-                    raise _UnreadableError("gzip stream truncated: the file ends in the middle")
+                    raise UnreadableError("gzip stream truncated: the file ends in the middle")
                 break
         try:
             out = decompressor.decompress(data, _CHUNK)
         except zlib.error as exc:
-            raise _UnreadableError(f"corrupt gzip data: {exc}") from None
+            raise UnreadableError(f"corrupt gzip data: {exc}") from None
         if out:
             yield out
         data = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail

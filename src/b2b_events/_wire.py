@@ -16,6 +16,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
     "MAX_MESSAGE_BYTES",
+    "MAX_REQUEST_BYTES",
     "batch_overhead",
     "encode_batch",
     "sent_at_now",
@@ -29,6 +30,9 @@ MAX_BATCH_BYTES = 475_000
 
 MAX_BATCH_EVENTS = 2_500
 """Segment's limit of messages per ``/v1/batch`` request."""
+
+MAX_REQUEST_BYTES = 500_000
+"""Segment's limit for one ``/v1/batch`` body, uncompressed ("500 KB per request")."""
 
 _SENT_AT_SAMPLE = "2026-11-22T10:00:00.000Z"
 

@@ -77,6 +77,18 @@ def test_export_writes_the_database_as_an_event_log(tmp_path: Path) -> None:
     assert run("export", str(tmp_path / "missing.sqlite"))[0] == 2
 
 
+@pytest.mark.parametrize("name", ["ev#1.sqlite", "ev?x.sqlite", "ev%20.sqlite"])
+def test_export_reads_a_database_whose_name_looks_like_a_uri(tmp_path: Path, name: str) -> None:
+    db = tmp_path / name
+    with running(db=db) as collector:
+        batch = [{"type": "identify", "userId": "u", "messageId": "m"}]
+        assert httpx.post(collector.url + "/v1/batch", json={"batch": batch}).status_code == 200
+    status, out = run("export", str(db))
+    assert status == 0
+    assert json.loads(out)["messageId"] == "m"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(name)) == []
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_collect_serves_and_stops_cleanly_on_a_signal(
     tmp_path: Path, stop_signal: signal.Signals

@@ -106,7 +106,16 @@ def test_gzip_bodies_are_accepted_and_bad_gzip_is_a_400(collector: Collector) ->
     garbage = httpx.post(collector.url + "/v1/batch", content=b"not gzip", headers=headers)
     assert garbage.status_code == 400
     assert "gzip" in garbage.json()["error"]
+    trailing = httpx.post(
+        collector.url + "/v1/batch", content=gzip.compress(body) + b"GARBAGE", headers=headers
+    )
+    assert trailing.status_code == 400
+    assert "unexpected bytes after the gzip stream" in trailing.json()["error"]
     assert collector.count() == 1
+    # Concatenated members are one valid gzip stream (RFC 1952), as gzip.decompress reads it.
+    members = gzip.compress(body[:10]) + gzip.compress(body[10:])
+    assert httpx.post(collector.url + "/v1/batch", content=members, headers=headers).is_success
+    assert collector.count() == 2
 
 
 def test_a_write_key_is_required_when_configured() -> None:
@@ -119,11 +128,13 @@ def test_a_write_key_is_required_when_configured() -> None:
         assert in_body.status_code == 200
         by_header = post(collector.url, {"batch": [track_msg()]}, headers={"Authorization": basic})
         assert by_header.status_code == 200
+        lower = {"Authorization": "basic " + basic[6:]}  # schemes are case-insensitive
+        assert post(collector.url, {"batch": [track_msg()]}, headers=lower).status_code == 200
         with Client(write_key="wrong", endpoint=collector.url) as client:
             client.track.signed_in(user_id="u", group_id="g")
             assert client.flush(timeout=10)
             assert client.stats.dropped["rejected"] == 1
-        assert collector.count() == 2
+        assert collector.count() == 3
 
 
 def test_bad_input_gets_clear_4xx_and_nothing_accepted_is_lost(collector: Collector) -> None:
@@ -137,6 +148,8 @@ def test_bad_input_gets_clear_4xx_and_nothing_accepted_is_lost(collector: Collec
         (b'{"batch": [{"event": "Signed In"}]}', 400, "batch[0] has no type"),
         (b'{"batch": [42]}', 400, "batch[0] must be a JSON object"),
         (b"\xff\xfe", 400, "not valid JSON"),
+        (b'{"batch": [], "sentAt": NaN}', 400, "not valid JSON"),  # JSON has no NaN
+        (b'{"batch": [{"type": "track", "properties": {"x": Infinity}}]}', 400, "not valid JSON"),
     ]
     for body, status, text in cases:
         response = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
@@ -157,7 +170,7 @@ def test_oversized_bodies_are_refused_without_reading_them(collector: Collector)
         while chunk := sock.recv(4096):  # the server closes: it did not read the body
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 400")
-    assert b"over 512,000 bytes" in answer
+    assert b"over 500,000 bytes" in answer
     # A small gzip body that decodes past the limit is refused too.
     bomb = gzip.compress(b'{"batch": [' + b" " * (MAX_BODY_BYTES + 10) + b"]}")
     response = httpx.post(
@@ -166,6 +179,63 @@ def test_oversized_bodies_are_refused_without_reading_them(collector: Collector)
     assert response.status_code == 400
     assert "decoded body over" in response.json()["error"]
     assert post(collector.url, {"batch": [track_msg()]}).status_code == 200
+
+
+def test_segment_limits_on_messages_are_a_400(collector: Collector) -> None:
+    """2,500 messages per request and 32 KiB per message, as Segment answers them."""
+    too_many = post(collector.url, {"batch": [track_msg(messageId=f"m{i}") for i in range(2_501)]})
+    assert too_many.status_code == 400
+    assert "2,501 messages, over the 2,500 limit" in too_many.json()["error"]
+    big = track_msg(properties={"notes": "x" * 33_000})
+    in_batch = post(collector.url, {"batch": [track_msg(), big]})
+    assert in_batch.status_code == 400
+    assert "batch[1] is 33,1" in in_batch.json()["error"]
+    assert "over the 32,768 limit" in in_batch.json()["error"]
+    alone = post(collector.url, big, path="/v1/track")
+    assert alone.status_code == 400
+    assert "the message is 33,1" in alone.json()["error"]
+    assert collector.count() == 0
+    at_limits = [track_msg(messageId=f"m{i}") for i in range(2_500)]
+    assert post(collector.url, {"batch": at_limits}).status_code == 200
+    assert collector.count() == 2_500
+
+
+def test_limit_keeps_the_latest_and_refuses_negatives(collector: Collector) -> None:
+    post(collector.url, {"batch": [track_msg(messageId=f"m{i}") for i in range(3)]})
+    assert collector.messages(limit=0) == []
+    assert [s.message["messageId"] for s in collector.messages(limit=2)] == ["m1", "m2"]
+    assert len(collector.messages(limit=5)) == 3
+    with pytest.raises(ValueError, match="0 or more"):
+        collector.messages(limit=-1)
+    assert httpx.get(collector.url + "/v1/messages?limit=0").json() == []
+    negative = httpx.get(collector.url + "/v1/messages?limit=-1")
+    assert negative.status_code == 400
+    assert "0 or more" in negative.json()["error"]
+
+
+@pytest.mark.parametrize("db", [False, True], ids=["memory", "sqlite"])
+def test_both_stores_answer_the_same_filters(tmp_path: Path, db: bool) -> None:
+    group = {
+        "type": "group",
+        "userId": "u_1",
+        "groupId": "acct_b",  # the account the call is about
+        "context": {"groupId": "acct_a"},  # the account it was made from
+        "messageId": "g",
+    }
+    odd = {"type": "identify", "event": None, "userId": "u_2", "messageId": "i"}
+    with running(db=tmp_path / "e.sqlite" if db else None) as collector:
+        post(collector.url, {"batch": [group, odd, track_msg()]})
+
+        def ids(**query: Any) -> list[str]:
+            return [s.message["messageId"] for s in collector.messages(**query)]
+
+        assert ids(group_id="acct_b") == ["g"]
+        assert ids(group_id="acct_a") == ["g"]
+        assert ids(group_id="acct_1") == ["m-1"]
+        assert ids(group_id="acct") == []
+        assert ids(event="identify") == ["i"]
+        assert ids(event="group") == ["g"]
+        assert ids(user_id="u_1", limit=1) == ["m-1"]
 
 
 def test_get_routes(collector: Collector) -> None:

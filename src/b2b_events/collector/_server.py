@@ -17,16 +17,17 @@ import socket
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from .._exceptions import InvalidEventError
+from .._reader import UnreadableError, gunzip
+from .._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from ..events import validate
 from ._faults import Faults
 from ._store import Store, StoredMessage
@@ -35,8 +36,8 @@ __all__ = ["MAX_BODY_BYTES", "CollectorHTTPServer"]
 
 logger = logging.getLogger("b2b_events.collector")
 
-MAX_BODY_BYTES = 500 * 1024
-"""Largest request body accepted, after gzip decoding (Segment's 500 KB)."""
+MAX_BODY_BYTES = MAX_REQUEST_BYTES
+"""Largest request body accepted, after gzip decoding (Segment's 500 KB: 500,000 bytes)."""
 
 _SINGLE_ROUTES = {"/v1/track": "track", "/v1/identify": "identify", "/v1/group": "group"}
 
@@ -139,15 +140,15 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             limit = int(query["limit"]) if "limit" in query else None
-        except ValueError:
-            self._json(400, {"error": "limit must be a whole number"})
+            found = self.server.store.query(
+                event=query.get("event"),
+                user_id=query.get("userId"),
+                group_id=query.get("groupId"),
+                limit=limit,
+            )
+        except ValueError:  # not a number, or below 0
+            self._json(400, {"error": "limit must be a whole number, 0 or more"})
             return
-        found = self.server.store.query(
-            event=query.get("event"),
-            user_id=query.get("userId"),
-            group_id=query.get("groupId"),
-            limit=limit,
-        )
         self._json(
             200,
             [
@@ -198,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._decode(raw)
         payload = _parse_json(body)
         self._check_auth(payload)
-        messages = _messages_of(payload, path)
+        messages = _messages_of(payload, path, len(body))
         received_at = received_now()
         stored = [StoredMessage(m, received_at, _violations(m)) for m in messages]
         if self.server.reject_invalid:
@@ -235,25 +236,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _decode(self, raw: bytes) -> bytes:
         if self.headers.get("Content-Encoding", "").lower() != "gzip":
             return raw
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        body = bytearray()
         try:
-            body = decoder.decompress(raw, MAX_BODY_BYTES + 1)
-        except zlib.error as exc:
+            for chunk in gunzip(raw, _nothing_more):  # every member, a chunk at a time
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise BadRequest(400, f"decoded body over {MAX_BODY_BYTES:,} bytes")
+        except UnreadableError as exc:
             raise BadRequest(400, f"body is not valid gzip: {exc}") from None
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(400, f"decoded body over {MAX_BODY_BYTES:,} bytes")
-        if not decoder.eof:
-            raise BadRequest(400, "gzip body is truncated")
-        return body
+        return bytes(body)
 
     def _check_auth(self, payload: dict[str, Any]) -> None:
         expected = self.server.write_key
         if expected is None:
             return
-        header = self.headers.get("Authorization", "")
-        if header.startswith("Basic "):
+        scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":  # auth schemes are case-insensitive (RFC 9110)
             try:
-                user = base64.b64decode(header[6:]).decode().split(":", 1)[0]
+                user = base64.b64decode(credentials.strip()).decode().split(":", 1)[0]
             except (ValueError, UnicodeDecodeError):
                 user = None
             if user == expected:
@@ -267,7 +267,8 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if body.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM, which json.loads would skip too
         body = body[3:]
     try:
-        payload = from_json(body)  # pydantic-core's parser: a quarter faster than json.loads
+        # pydantic-core's parser (a quarter faster than json.loads), held to JSON: no NaN
+        payload = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         raise BadRequest(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
@@ -275,22 +276,43 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _messages_of(payload: dict[str, Any], path: str) -> list[dict[str, Any]]:
+def _messages_of(payload: dict[str, Any], path: str, body_size: int) -> list[dict[str, Any]]:
     if path in _SINGLE_ROUTES:
         kind = _SINGLE_ROUTES[path]
         if payload.setdefault("type", kind) != kind:
             raise BadRequest(400, f"{path} takes {kind} messages, not {payload['type']!r}")
         payload.pop("writeKey", None)
+        _check_sizes([payload], body_size, single=True)
         return [payload]
     batch = payload.get("batch")
     if not isinstance(batch, list):
         raise BadRequest(400, "batch must be a list of messages")
+    if len(batch) > MAX_BATCH_EVENTS:
+        count = f"{len(batch):,} messages"
+        raise BadRequest(400, f"batch has {count}, over the {MAX_BATCH_EVENTS:,} limit")
     for index, message in enumerate(batch):
         if not isinstance(message, dict):
             raise BadRequest(400, f"batch[{index}] must be a JSON object")
         if not isinstance(message.get("type"), str):
             raise BadRequest(400, f"batch[{index}] has no type")
+    _check_sizes(batch, body_size)
     return batch
+
+
+def _check_sizes(messages: list[dict[str, Any]], body_size: int, *, single: bool = False) -> None:
+    """Segment refuses a request with a message over 32 KiB (compact JSON, as senders count)."""
+    if body_size <= MAX_MESSAGE_BYTES:
+        return  # no message of a body this small can be
+    for index, message in enumerate(messages):
+        size = len(to_json(message))
+        if size > MAX_MESSAGE_BYTES:
+            where = "the message" if single else f"batch[{index}]"
+            limit = f"over the {MAX_MESSAGE_BYTES:,} limit"
+            raise BadRequest(400, f"{where} is {size:,} bytes, {limit}")
+
+
+def _nothing_more(size: int) -> bytes:
+    return b""  # a request body is read whole before it is decoded
 
 
 def _violations(message: dict[str, Any]) -> tuple[str, ...]:

@@ -48,20 +48,36 @@ class StoredMessage:
         return {**self.message, "receivedAt": self.received_at}
 
 
+def _name(message: dict[str, Any]) -> str | None:
+    """What the ``event`` filter compares: a track event's name, else the type."""
+    event = message.get("event")
+    return event if isinstance(event, str) else _text(message.get("type"))
+
+
+def _groups(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """What the ``group_id`` filter compares: ``context.groupId`` and ``groupId``."""
+    context = message.get("context")
+    inner = context.get("groupId") if isinstance(context, dict) else None
+    return _text(inner), _text(message.get("groupId"))
+
+
 def _matches(
     stored: StoredMessage, event: str | None, user_id: str | None, group_id: str | None
 ) -> bool:
     message = stored.message
-    if event is not None and message.get("event", message.get("type")) != event:
+    if event is not None and _name(message) != event:
         return False
     if user_id is not None and message.get("userId") != user_id:
         return False
-    if group_id is not None:
-        context = message.get("context")
-        found = context.get("groupId") if isinstance(context, dict) else None
-        if found != group_id and message.get("groupId") != group_id:
-            return False
-    return True
+    return group_id is None or group_id in _groups(message)
+
+
+def _latest(found: list[StoredMessage], limit: int | None) -> list[StoredMessage]:
+    if limit is None:
+        return found
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
+    return found[len(found) - limit :] if limit < len(found) else found
 
 
 class Store(Protocol):
@@ -115,7 +131,7 @@ class MemoryStore:
         """Messages in arrival order, filtered; ``limit`` keeps the latest ones."""
         with self._lock:
             found = [m for m in self._messages if _matches(m, event, user_id, group_id)]
-        return found[-limit:] if limit else found
+        return _latest(found, limit)
 
     def count(self) -> int:
         """How many messages are stored."""
@@ -205,9 +221,9 @@ class SqliteStore:
         if user_id is not None:
             where.append("user_id = ?")
             args.append(user_id)
-        if group_id is not None:
-            where.append("group_id = ?")
-            args.append(group_id)
+        if group_id is not None:  # its column holds one of the two: the rest by text, checked below
+            where.append("(group_id = ? OR instr(message, ?) > 0)")
+            args += [group_id, json.dumps(group_id)]
         sql = "SELECT message, received_at, violations FROM messages"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -215,7 +231,9 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         found = [StoredMessage(json.loads(m), r, tuple(json.loads(v))) for m, r, v in rows]
-        return found[-limit:] if limit else found
+        if group_id is not None:
+            found = [m for m in found if group_id in _groups(m.message)]
+        return _latest(found, limit)
 
     def count(self) -> int:
         """How many messages are stored."""
@@ -235,7 +253,7 @@ def _text(value: Any) -> str | None:
 
 def iter_sqlite(path: str | Path) -> Iterator[StoredMessage]:
     """Read every stored message of a collector database, in arrival order."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
     try:
         for message, received_at, violations in db.execute(
             "SELECT message, received_at, violations FROM messages ORDER BY id"

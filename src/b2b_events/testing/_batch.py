@@ -15,13 +15,10 @@ from typing import Any, TypeAlias
 import httpx
 
 from .._exceptions import InvalidEventError, MessageTooLargeError, Problem
-from .._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
+from .._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from ..events import AnyMessage, validate
 
 __all__ = ["MAX_REQUEST_BYTES", "InvalidBatchError", "assert_valid", "validate_batch"]
-
-MAX_REQUEST_BYTES = 500_000
-"""Segment's limit for one ``/v1/batch`` body, uncompressed ("500 KB per request")."""
 
 Payload: TypeAlias = Mapping[str, Any] | str | bytes
 """One message or one body: a wire dict, or its JSON as ``str`` or ``bytes``."""
