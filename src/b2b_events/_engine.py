@@ -499,7 +499,7 @@ class Engine(_Core):
         """Wait between attempts; end at once if close() leaves no time for the next one."""
         end = time.monotonic() + seconds
         with self._lock:
-            self._retry_due = end  # kept until the next batch: give_up() reads it
+            self._retry_due = end  # kept until the batch is concluded: give_up() reads it
             while not self._give_up():
                 remaining = end - time.monotonic()
                 if remaining <= 0:
@@ -524,7 +524,11 @@ class Engine(_Core):
             give_up=self._give_up,
             on_retry=self._on_retry,
         )
-        for part in self._conclude(batch, response):
+        parts = self._conclude(batch, response)
+        # The retry that this batch gave up on no longer counts: close() may still
+        # have time for the batches after it.
+        self._retry_due = 0.0
+        for part in parts:
             self._deliver(part)
 
     def _submit_sync(self, data: bytes) -> None:

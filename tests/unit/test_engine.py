@@ -270,6 +270,31 @@ def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
     assert client.stats.dropped["timeout"] == 5
 
 
+def test_close_still_sends_the_batches_after_one_it_gave_up_on() -> None:
+    """A Retry-After beyond close()'s time drops that batch, not the ones after it."""
+    sent: list[str] = []
+
+    class Busy:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            users = [json.loads(m)["userId"] for m in messages]
+            if "a" in users:
+                return Response(503, retry_after=10.0)
+            sent.extend(users)
+            return Response(200)
+
+        def close(self) -> None:
+            pass
+
+    client = Client(transport=Busy(), max_batch_events=1, flush_interval=0.01)
+    for user in "abc":
+        client.track.signed_in(user_id=user, group_id="g")
+    start = time.monotonic()
+    client.close(timeout=3)
+    assert sent == ["b", "c"]
+    assert client.stats.dropped["timeout"] == 1  # "a": its retry was due after the deadline
+    assert time.monotonic() - start < 2.5  # it did not wait out the timeout doing nothing
+
+
 def test_a_transport_that_raises_is_retried_then_dropped(
     transport: MemoryTransport, drops: Drops
 ) -> None:
