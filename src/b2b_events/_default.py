@@ -22,6 +22,17 @@ _lock = threading.Lock()
 _default: Client | None = None
 
 
+def _new_lock_after_fork() -> None:
+    # A thread of the parent may have held the lock at the fork (creating the
+    # default client takes tens of ms): the child's only copy would stay held.
+    global _lock  # noqa: PLW0603
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def init(**options: Any) -> Client:
     """Create (or replace) the default client used by ``b2b_events.track`` and friends.
 

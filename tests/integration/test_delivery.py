@@ -329,6 +329,24 @@ def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer
     assert sorted(received) == sorted(parent_ids + report["ids"])
 
 
+def test_a_child_forked_while_the_default_client_is_made_can_make_its_own(
+    server: BatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent's default-client lock, held at the fork, must not hang the child."""
+    monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "k")
+    monkeypatch.setenv("B2B_EVENTS_ENDPOINT", server.url)
+    monkeypatch.setattr(b2b_events._default, "_default", None)
+
+    def child() -> dict[str, Any]:
+        b2b_events.track.signed_in(user_id="child", group_id="g")
+        return {"ok": b2b_events.flush(timeout=10)}
+
+    with b2b_events._default._lock:  # as a thread of ours making the default client would
+        report = in_forked_child(child, timeout=20)
+    assert report.get("ok"), report
+    assert len(server.accepted_ids()) == 1
+
+
 def test_close_wakes_a_retry_that_is_waiting(server: BatchServer) -> None:
     server.responder = lambda request: Reply(429, {"Retry-After": "30"})
     with make_client(server) as client:
