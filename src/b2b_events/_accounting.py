@@ -66,7 +66,8 @@ class DeliveryStats:
     """A snapshot of a client's counters since it was created (or since a fork).
 
     Attributes:
-        tracked: Events accepted into the queue.
+        tracked: Events accepted into the queue (and, with a spool, those adopted from
+            earlier processes).
         delivered: Events the endpoint acknowledged with a 2xx.
         dropped: Events given up on, by reason; every reason is present.
         pending: Events accepted and not yet delivered or dropped.

@@ -64,6 +64,7 @@ class SpoolEngine(Engine):
         if found:
             with self._lock:
                 self._accepted += found
+                self._accounting.tracked += found  # ours now: counted like our own
                 self._queued_bytes = self._spool.size
                 self._ensure_worker()
                 self._wake_worker()
@@ -187,7 +188,9 @@ class SpoolEngine(Engine):
             return
         if orphans:
             with self._lock:
-                self._accepted += self._spool.accept(orphans)
+                found = self._spool.accept(orphans)
+                self._accepted += found
+                self._accounting.tracked += found
                 self._queued_bytes = self._spool.size
                 self._wake_worker()
 

@@ -339,6 +339,7 @@ def test_adopted_events_survive_a_close_that_runs_out_of_time(tmp_path: Path) ->
     first.close(timeout=0)
     second = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, retry_backoff=0.05)
     assert second.stats.pending == 5  # adopted
+    assert second.stats.tracked == 5
     second.close(timeout=0.2)  # the endpoint is still down
     assert second.stats.dropped_total == 0
     assert second.flush(timeout=0)  # nothing left to wait for: handed over, not pending here
@@ -510,6 +511,8 @@ def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
         wait_for(lambda: len(received(collector)) >= 3)
         live.close()
         assert sorted(received(collector)) == sorted([first, second, left.message_id])
+        stats = live.stats  # the adopted event counts as tracked: the totals add up
+        assert (stats.tracked, stats.delivered, stats.pending) == (3, 3, 0)
     assert not list(tmp_path.glob("*.spool"))
 
 
