@@ -448,13 +448,22 @@ class Engine(_Core):
         return True
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-            if batch:
-                self._deliver_batch(batch)
+        try:
+            while True:
+                with self._lock:
+                    batch = self._next_batch()
+                    if batch is None:
+                        return
+                if batch:
+                    self._deliver_batch(batch)
+        finally:
+            self._forget_worker()
+
+    def _forget_worker(self) -> None:
+        """The worker thread is ending before close(): the next ``submit`` starts another."""
+        with self._lock:
+            if not self._closed and self._thread is threading.current_thread():
+                self._thread = None
 
     def _drain_here(self, deadline: float) -> None:
         """Deliver the queue from the calling thread (no worker: after fork, or at exit)."""
@@ -512,6 +521,11 @@ class Engine(_Core):
         except Exception:  # never let the worker die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
             self._failed(batch)
+        except BaseException:  # not ours to swallow (gevent's Timeout, ...): account, end
+            logger.exception("b2b-events: the worker was stopped while delivering a batch")
+            self._forget_worker()  # first: a track() from now on starts a new one
+            self._failed(batch)
+            raise
 
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch with retries; split on 400/413; account for every message."""

@@ -307,6 +307,36 @@ def test_a_transport_that_raises_is_retried_then_dropped(
     assert stats.dropped["retries_exhausted"] == 3
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_killed_by_a_base_exception_is_replaced(drops: Drops) -> None:
+    class Stop(BaseException):  # as gevent's Timeout: not an Exception, so not swallowed
+        pass
+
+    class KilledOnce(MemoryTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def send(self, messages: Sequence[bytes]) -> Response:
+            self.calls += 1
+            if self.calls == 1:
+                raise Stop
+            return super().send(messages)
+
+    killing = KilledOnce()
+    client = client_for(killing, drops)
+    client.track.signed_in(user_id="first", group_id="g")
+    wait_for_drop = time.monotonic() + 10
+    while not drops and time.monotonic() < wait_for_drop:
+        time.sleep(0.01)
+    assert [reason for reason, _ in drops] == ["rejected"]  # accounted, not left pending
+    client.track.signed_in(user_id="second", group_id="g")
+    assert client.flush(timeout=10)
+    assert [m["userId"] for batch in killing.batches for m in batch] == ["second"]
+    assert client.stats.pending == 0
+    client.close()
+
+
 def test_oversize_message_raises_at_the_call_site(transport: MemoryTransport) -> None:
     with client_for(transport) as client:
         with pytest.raises(MessageTooLargeError, match=r"Signed In: message is [\d,]+ bytes"):
