@@ -1,16 +1,19 @@
 """JSON Schema (draft-07) for every spec event, and the ten together as a tracking plan.
 
 Generated from the same pydantic models that validate, so the schema and the
-code cannot drift. Two rules are beyond what these schemas say and are checked
-by ``validate()`` only: ``trial_end_date`` not before ``trial_start_date``, and
-(for the whole-message schema, expressed with ``anyOf``) userId or anonymousId.
+code cannot drift. What the models' own JSON Schema leaves out is added here:
+fields that have a default in Python but not on the wire are required (see
+``_required_on_wire``), and the whole-message schema says "userId or
+anonymousId" with an ``anyOf`` of non-null strings. One rule stays beyond
+these schemas and is checked by ``validate()`` only: ``trial_end_date`` not
+before ``trial_start_date``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .._exceptions import InvalidEventError, Problem
 from ._b2b import SPEC_EVENTS, B2BEvent
@@ -38,6 +41,30 @@ def _draft07(model: type[BaseModel]) -> dict[str, Any]:
     return {"$schema": DRAFT_07, **schema}
 
 
+_TAGS = ("type", "event")
+_IDENTITY = ("userId", "anonymousId")
+
+
+def _required_on_wire(cls: type[B2BEvent]) -> list[str]:
+    """The wire names of the fields a message of ``cls`` must have, default or not.
+
+    A default never fills ``type`` or ``event``: ``validate()`` picks the model
+    by them. A field whose default is validated and refused (``context``
+    without ``groupId``; the ``properties`` of an event with required
+    properties) is required too: pydantic lists neither, as both have defaults.
+    """
+    required = list(_TAGS)
+    for field in cls.model_fields.values():
+        name, annotation = field.alias, field.annotation
+        if name is None or annotation is None or not field.validate_default:
+            continue
+        try:
+            TypeAdapter(annotation).validate_python(field.get_default(call_default_factory=True))
+        except ValidationError:
+            required.append(name)
+    return required
+
+
 def properties_schema(event: str) -> dict[str, Any]:
     """Return the draft-07 JSON Schema of one spec event's ``properties`` object.
 
@@ -60,8 +87,14 @@ def json_schema(event: str) -> dict[str, Any]:
     Raises:
         InvalidEventError: ``event`` is not one of the ten.
     """
-    schema = _draft07(_event_class(event))
-    schema["anyOf"] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+    cls = _event_class(event)
+    schema = _draft07(cls)
+    given = schema.get("required", [])
+    schema["required"] = given + [name for name in _required_on_wire(cls) if name not in given]
+    # validate() reads a null id as absent: only a string satisfies the rule.
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in _IDENTITY
+    ]
     return schema
 
 
@@ -78,6 +111,7 @@ def tracking_plan(name: str = "B2B SaaS") -> dict[str, Any]:
     """
     events = []
     for event, cls in SPEC_EVENTS.items():
+        wire_required = _required_on_wire(cls)
         parts = {
             "properties": properties_schema(event),
             "context": _draft07(cls.model_fields["context"].annotation),  # type: ignore[arg-type]
@@ -90,7 +124,7 @@ def tracking_plan(name: str = "B2B SaaS") -> dict[str, Any]:
             "$schema": DRAFT_07,
             "type": "object",
             "properties": parts,
-            "required": ["properties", "context"],
+            "required": [name for name in parts if name in wire_required],
         }
         if definitions:
             rules["definitions"] = definitions

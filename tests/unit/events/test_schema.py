@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from b2b_events import InvalidEventError, Tracker
+from b2b_events import InvalidEventError, Tracker, validate
 from b2b_events.events import SPEC_EVENTS, Message, json_schema, properties_schema, tracking_plan
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -137,6 +137,77 @@ def test_json_schema_rejects_a_message_without_user_id_and_anonymous_id(event: s
     assert error_paths(json_schema(event), wire) == ["$"]
 
 
+def accepted_by_validate(wire: dict[str, Any]) -> bool:
+    try:
+        validate(wire)
+    except InvalidEventError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("event", SPEC_ORDER)
+@pytest.mark.parametrize("key", ["type", "event", "context"])
+def test_json_schema_requires_what_validate_requires_though_the_model_has_a_default(
+    event: str, key: str
+) -> None:
+    wire = valid_wire(event)
+    del wire[key]
+
+    assert not accepted_by_validate(wire)
+    assert error_paths(json_schema(event), wire) == ["$"]
+
+
+@pytest.mark.parametrize("event", SPEC_ORDER)
+def test_json_schema_requires_properties_exactly_when_the_event_has_required_ones(
+    event: str,
+) -> None:
+    wire = valid_wire(event)
+    del wire["properties"]
+    needed = event in ("Account Created", "Invite Sent", "Trial Started", "Trial Ended")
+
+    assert accepted_by_validate(wire) is not needed
+    assert error_paths(json_schema(event), wire) == (["$"] if needed else [])
+
+
+@pytest.mark.parametrize("event", SPEC_ORDER)
+def test_json_schema_rejects_a_null_user_id_without_anonymous_id(event: str) -> None:
+    wire = valid_wire(event)
+    wire.pop("anonymousId", None)
+    wire["userId"] = None
+
+    assert not accepted_by_validate(wire)
+    assert error_paths(json_schema(event), wire) == ["$"]
+
+
+@pytest.mark.parametrize("other", ["userId", "anonymousId"])
+def test_json_schema_accepts_a_null_id_next_to_the_other_one(other: str) -> None:
+    wire = valid_wire("Signed Out")  # it has both ids
+    wire[{"userId": "anonymousId", "anonymousId": "userId"}[other]] = None
+
+    assert accepted_by_validate(wire)
+    assert error_paths(json_schema("Signed Out"), wire) == []
+
+
+def wire_variants(wire: dict[str, Any]) -> list[dict[str, Any]]:
+    """``wire`` with one top-level or context key dropped, or set to null, at a time."""
+    variants = []
+    for key in wire:
+        variants.append({k: v for k, v in wire.items() if k != key})
+        variants.append({**wire, key: None})
+    for key in wire["context"]:
+        context = {k: v for k, v in wire["context"].items() if k != key}
+        variants.append({**wire, "context": context})
+        variants.append({**wire, "context": {**context, key: None}})
+    return variants
+
+
+@pytest.mark.parametrize("event", SPEC_ORDER)
+def test_json_schema_and_validate_agree_on_a_missing_or_null_field(event: str) -> None:
+    """Dropping messageId or timestamp is fine (validate fills them); the rest is per field."""
+    for wire in wire_variants(valid_wire(event)):
+        assert (error_paths(json_schema(event), wire) == []) is accepted_by_validate(wire), wire
+
+
 @pytest.mark.parametrize(
     ("event", "properties", "path"),
     [
@@ -234,6 +305,26 @@ def test_tracking_plan_rules_reject_a_missing_group_id(index: int) -> None:
     )
 
     assert paths == ["$.context"]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_tracking_plan_rules_require_the_context(index: int) -> None:
+    rule = tracking_plan()["rules"]["events"][index]
+    wire = valid_wire(rule["name"])
+
+    assert error_paths(rule["rules"], {"properties": wire["properties"]}) == ["$"]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_tracking_plan_rules_require_properties_when_validate_does(index: int) -> None:
+    rule = tracking_plan()["rules"]["events"][index]
+    wire = valid_wire(rule["name"])
+    del wire["properties"]
+
+    paths = error_paths(rule["rules"], {"context": wire["context"]})
+
+    assert (paths == []) is accepted_by_validate(wire)
+    assert paths in ([], ["$"])
 
 
 def test_tracking_plan_rules_check_property_types() -> None:
