@@ -279,8 +279,16 @@ else:
     """A JSON value (see ``_JsonSchema``)."""
 
 
-class Library(TypedDict):
-    """``context.library``: the sending library, set by b2b-events on every message it builds."""
+# PEP 728 ``extra_items`` (https://peps.python.org/pep-0728/), which pydantic reads
+# since 2.12; mypy does not know it yet (https://github.com/python/mypy/issues/18176).
+class Library(TypedDict, extra_items=JsonValue):  # type: ignore[call-arg]
+    """``context.library``: the sending library, set by b2b-events on every message it builds.
+
+    Other keys are kept if they are JSON values, as everywhere else in a message.
+    A TypedDict has no ``__pydantic_extra__`` to type them: without
+    ``extra_items`` it took the containing model's ``extra="allow"`` untyped, and
+    any value (NaN, a set) passed.
+    """
 
     name: str
     version: str

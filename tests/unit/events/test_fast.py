@@ -250,6 +250,48 @@ def test_built_messages_take_the_fast_path(
     assert validate(python) == message
 
 
+LIBRARY = {"name": "analytics-python", "version": "2.3.4"}
+
+
+def test_a_message_with_extra_library_keys_takes_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class NoFallback:
+        def validate_python(self, data: Any) -> Message:
+            raise AssertionError(f"fell back to the model for {data!r}")
+
+    library = {**LIBRARY, "build": {"sha": "9f3b2d7", "n": [1, 2.5, None, True]}}
+    payload = {
+        **BASE[SignedUp],
+        "messageId": "m_1",
+        "timestamp": "2026-11-22T10:00:00Z",
+        "context": {"groupId": "acct_1", "library": library},
+    }
+    expected = SignedUp.__pydantic_validator__.validate_python(payload)
+    monkeypatch.setattr(SignedUp, "__pydantic_validator__", NoFallback())
+
+    message = fast_validator(SignedUp)(payload)
+
+    assert message == expected
+    assert message.context.library == library
+
+
+@pytest.mark.parametrize(
+    "build", [float("nan"), float("inf"), [float("nan")], {"a": {1, 2}}, object(), {1: "x"}]
+)
+@pytest.mark.parametrize("cls", sorted(BASE, key=repr))
+def test_fast_and_model_validators_refuse_a_library_key_that_is_not_json(
+    cls: type[Message], build: object
+) -> None:
+    library = {**LIBRARY, "build": build}
+    payload = {**BASE[cls], "context": {"groupId": "acct_1", "library": library}}
+    full = cls.__pydantic_validator__.validate_python
+
+    assert outcome(fast_alone(cls), payload)[0] == "error"
+    assert outcome(full, payload)[0] == "error"
+    assert outcome(VALIDATORS[cls], payload) == outcome(full, payload)
+
+
 @pytest.mark.parametrize(
     ("cls", "change", "error"),
     [

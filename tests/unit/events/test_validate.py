@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -393,6 +394,42 @@ def test_extra_key_that_is_not_json_is_invalid() -> None:
         "identify: sentAt: must be a JSON value (str, int, float, bool, None, list or dict), "
         "not object"
     )
+
+
+LIBRARY_WIRE = {"name": "analytics-python", "version": "2.3.4"}
+NOT_JSON = "must be a JSON value (str, int, float, bool, None, list or dict), not "
+NOT_FINITE = "must be a finite number (JSON has no NaN or Infinity)"
+
+
+@pytest.mark.parametrize(
+    ("build", "line"),
+    [
+        (float("nan"), f"context.library.build: {NOT_FINITE}"),
+        (float("-inf"), f"context.library.build: {NOT_FINITE}"),
+        ([1, float("inf")], f"context.library.build.1: {NOT_FINITE}"),
+        ({"sha": {"a", "b"}}, f"context.library.build.sha: {NOT_JSON}set"),
+        (object(), f"context.library.build: {NOT_JSON}object"),
+        ({1: "x"}, "context.library.build.1: keys must be strings"),
+    ],
+)
+def test_extra_key_of_the_library_that_is_not_json_is_invalid(build: object, line: str) -> None:
+    context = {"groupId": "acct_123", "library": {**LIBRARY_WIRE, "build": build}}
+
+    with pytest.raises(InvalidEventError) as info:
+        validate(track("Signed In", context=context))
+
+    assert str(info.value) == f"Signed In: {line}"
+
+
+def test_extra_keys_of_the_library_that_are_json_are_kept() -> None:
+    library = {**LIBRARY_WIRE, "build": {"sha": "9f3b2d7", "flags": [True, None, 1.5]}}
+    wire = track("Signed In", context={"groupId": "acct_123", "library": library})
+
+    message = validate(wire)
+
+    assert message.context.library == library
+    assert message.to_wire() == wire
+    assert json.loads(message.to_json()) == wire
 
 
 def test_validate_is_exported_at_the_top_level() -> None:
