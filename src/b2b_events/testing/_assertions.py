@@ -55,13 +55,36 @@ def group_of(message: Mapping[str, Any]) -> Any:
 
 
 def _contains(expected: Any, actual: Any) -> bool:
-    """Subset match: every key of an expected dict is in ``actual`` and matches, recursively."""
+    """Subset match: every key of an expected dict is in ``actual`` and matches, recursively.
+
+    Anything else (a list, a scalar) must be equal as JSON (``_json_equal``).
+    """
     if isinstance(expected, Mapping):
         return isinstance(actual, Mapping) and all(
             key in actual and _contains(value, actual[key]) for key, value in expected.items()
         )
-    if isinstance(expected, bool) or isinstance(actual, bool):  # True == 1 in Python, not in JSON
+    return _json_equal(expected, actual)
+
+
+def _json_equal(expected: Any, actual: Any) -> bool:
+    """``expected == actual``, except that a bool never equals a number, at any depth.
+
+    ``True == 1`` and ``[True] == [1]`` in Python; in JSON ``true`` is not ``1``.
+    """
+    if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual
+    if isinstance(expected, Mapping):
+        return (
+            isinstance(actual, Mapping)
+            and expected.keys() == actual.keys()
+            and all(_json_equal(value, actual[key]) for key, value in expected.items())
+        )
+    if isinstance(expected, list):  # ``jsonable`` made the query's tuples lists
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(_json_equal(a, b) for a, b in zip(expected, actual, strict=True))
+        )
     return bool(expected == actual)
 
 

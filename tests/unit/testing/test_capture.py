@@ -390,6 +390,60 @@ def test_a_boolean_does_not_match_a_number() -> None:
         cap.assert_tracked("Signed In", properties={"count": True})
 
 
+@pytest.mark.parametrize(
+    ("expected", "captured"),
+    [
+        ({"flags": [True, False]}, {"flags": [1, 0]}),
+        ({"flags": [1, 0]}, {"flags": [True, False]}),
+        ({"rows": [{"on": True}]}, {"rows": [{"on": 1}]}),
+        ({"grid": [[0, 1]]}, {"grid": [[False, True]]}),
+        ({"outer": {"inner": [True]}}, {"outer": {"inner": [1.0]}}),
+        ({"flags": (True,)}, {"flags": [1]}),  # a tuple in a query is a list on the wire
+    ],
+)
+def test_a_boolean_does_not_match_a_number_inside_lists_at_any_depth(
+    expected: dict[str, Any], captured: dict[str, Any]
+) -> None:
+    cap = Capture()
+    cap.record(wire(properties=captured))
+
+    with pytest.raises(AssertionError):
+        cap.assert_tracked("Signed In", properties=expected)
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"flags": [True, False]},
+        {"counts": [1, 0, 2.5]},
+        {"rows": [{"on": True, "n": 1}]},
+        {"grid": [[0, 1], [True]]},
+        {"outer": {"inner": [True, 1]}},
+    ],
+)
+def test_lists_match_when_equal_as_json(properties: dict[str, Any]) -> None:
+    cap = Capture()
+    cap.record(wire(properties={**properties, "other": "x"}))
+
+    cap.assert_tracked("Signed In", properties=properties)
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        {"rows": [{"on": True}]},  # a dict inside a list is compared whole, as before
+        {"rows": [{"on": True, "n": 1}, {"on": False}]},
+        {"counts": [1, 0]},
+    ],
+)
+def test_lists_still_match_whole_not_as_subsets(expected: dict[str, Any]) -> None:
+    cap = Capture()
+    cap.record(wire(properties={"rows": [{"on": True, "n": 1}], "counts": [1, 0, 2.5]}))
+
+    with pytest.raises(AssertionError):
+        cap.assert_tracked("Signed In", properties=expected)
+
+
 def test_assert_tracked_failure_shows_the_closest_message_as_a_diff() -> None:
     cap = Capture()
     cap.record(wire("Account Created", properties={"account_name": "Initech"}))
