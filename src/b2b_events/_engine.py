@@ -455,15 +455,21 @@ class Engine(_Core):
                     if batch is None:
                         return
                 if batch:
-                    self._deliver_batch(batch)
+                    try:
+                        self._deliver_batch(batch)
+                    except BaseException:  # not ours to swallow (gevent's Timeout, ...)
+                        logger.exception("b2b-events: the worker thread was stopped; replacing it")
+                        self._failed(batch)
+                        raise
         finally:
-            self._forget_worker()
+            self._replace_worker()
 
-    def _forget_worker(self) -> None:
-        """The worker thread is ending before close(): the next ``submit`` starts another."""
+    def _replace_worker(self) -> None:
+        """The worker thread is ending before close(): start another in its place."""
         with self._lock:
             if not self._closed and self._thread is threading.current_thread():
                 self._thread = None
+                self._start_worker()  # now: with a full queue, no submit would start one
 
     def _drain_here(self, deadline: float) -> None:
         """Deliver the queue from the calling thread (no worker: after fork, or at exit)."""
@@ -521,11 +527,6 @@ class Engine(_Core):
         except Exception:  # never let the worker die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
             self._failed(batch)
-        except BaseException:  # not ours to swallow (gevent's Timeout, ...): account, end
-            logger.exception("b2b-events: the worker was stopped while delivering a batch")
-            self._forget_worker()  # first: a track() from now on starts a new one
-            self._failed(batch)
-            raise
 
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch with retries; split on 400/413; account for every message."""

@@ -320,19 +320,24 @@ def test_a_worker_killed_by_a_base_exception_is_replaced(drops: Drops) -> None:
         def send(self, messages: Sequence[bytes]) -> Response:
             self.calls += 1
             if self.calls == 1:
+                self.sending.set()
+                self.gate.wait(10)  # held until the queue behind it is full
                 raise Stop
             return super().send(messages)
 
     killing = KilledOnce()
-    client = client_for(killing, drops)
+    killing.gate.clear()
+    client = client_for(killing, drops, max_queue_events=2, max_batch_events=1)
     client.track.signed_in(user_id="first", group_id="g")
-    wait_for_drop = time.monotonic() + 10
-    while not drops and time.monotonic() < wait_for_drop:
+    assert killing.sending.wait(5)
+    for user in ("second", "third"):  # the queue is full now
+        client.track.signed_in(user_id=user, group_id="g")
+    killing.gate.set()  # the worker dies; another must take the queue, with no track() to ask
+    deadline = time.monotonic() + 10
+    while len(killing.batches) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert [reason for reason, _ in drops] == ["rejected"]  # accounted, not left pending
-    client.track.signed_in(user_id="second", group_id="g")
-    assert client.flush(timeout=10)
-    assert [m["userId"] for batch in killing.batches for m in batch] == ["second"]
+    assert [m["userId"] for batch in killing.batches for m in batch] == ["second", "third"]
+    assert [reason for reason, _ in drops] == ["rejected"]  # "first": accounted, not pending
     assert client.stats.pending == 0
     client.close()
 
