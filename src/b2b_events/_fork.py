@@ -10,12 +10,15 @@ object is gone: a process that creates a client per job does not pile up hooks.
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["at_fork"]
+
+logger = logging.getLogger("b2b_events")
 
 Hook = Callable[[], object]
 
@@ -58,8 +61,12 @@ def _run(kind: str) -> None:
         entries.reverse()  # as os.register_at_fork orders them: the last registered first
     for owner, function in entries:
         target = owner()
-        if target is not None:
+        if target is None:
+            continue
+        try:
             function(target)
+        except Exception:  # the others still run, as with one registration each
+            logger.exception("b2b-events: a fork hook failed (%s)", kind)
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only

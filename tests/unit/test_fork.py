@@ -67,9 +67,35 @@ def test_hooks_run_in_registration_order_and_before_in_reverse() -> None:
     if pid == 0:  # pragma: no cover - the child reports through the pipe, then leaves
         os._exit(0)
     os.close(w)
-    child_report = os.read(r, 4096).decode()
+    child_report = b""
+    while chunk := os.read(r, 4096):  # until the child exits and the pipe closes
+        child_report += chunk
     os.close(r)
     os.waitpid(pid, 0)
     assert calls == ["before b", "before a", "parent a", "parent b"]
-    assert child_report == "child a;child b;"
+    assert child_report.decode() == "child a;child b;"
+    del probes
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_failing_hook_does_not_skip_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    class Probe:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            _fork.at_fork(after_in_parent=self.parent)
+
+        def parent(self) -> None:
+            ran.append(self.name)
+            if self.name == "a":
+                raise OSError("a's hook failed")
+
+    probes = [Probe("a"), Probe("b")]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child leaves at once
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert ran == ["a", "b"]
+    assert "a fork hook failed (after_in_parent)" in caplog.text
     del probes
