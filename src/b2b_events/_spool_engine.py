@@ -66,8 +66,7 @@ class SpoolEngine(Engine):
                 self._accepted += found
                 self._accounting.tracked += found  # ours now: counted like our own
                 self._queued_bytes = self._spool.size
-                self._ensure_worker()
-                self._wake_worker()
+                self._ensure_worker()  # it looks at the queue before it ever waits
 
     # -- storage (lock held) -------------------------------------------------------
 
@@ -192,7 +191,6 @@ class SpoolEngine(Engine):
                 self._accepted += found
                 self._accounting.tracked += found
                 self._queued_bytes = self._spool.size
-                self._wake_worker()
 
     def _drop_leftovers(self) -> None:
         with self._lock:
