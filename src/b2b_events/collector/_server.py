@@ -140,15 +140,17 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             limit = int(query["limit"]) if "limit" in query else None
-            found = self.server.store.query(
-                event=query.get("event"),
-                user_id=query.get("userId"),
-                group_id=query.get("groupId"),
-                limit=limit,
-            )
-        except ValueError:  # not a number, or below 0
+        except ValueError:
+            limit = -1
+        if limit is not None and limit < 0:
             self._json(400, {"error": "limit must be a whole number, 0 or more"})
             return
+        found = self.server.store.query(
+            event=query.get("event"),
+            user_id=query.get("userId"),
+            group_id=query.get("groupId"),
+            limit=limit,
+        )
         self._json(
             200,
             [
