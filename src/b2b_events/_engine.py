@@ -448,21 +448,19 @@ class Engine(_Core):
         return True
 
     def _run(self) -> None:
-        try:
-            while True:
-                with self._lock:
-                    batch = self._next_batch()
-                    if batch is None:
-                        return
-                if batch:
-                    try:
-                        self._deliver_batch(batch)
-                    except BaseException:  # not ours to swallow (gevent's Timeout, ...)
-                        logger.exception("b2b-events: the worker thread was stopped; replacing it")
-                        self._failed(batch)
-                        raise
-        finally:
-            self._replace_worker()
+        while True:
+            with self._lock:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+            if batch:
+                try:
+                    self._deliver_batch(batch)
+                except BaseException:  # not ours to swallow (gevent's Timeout, ...)
+                    logger.exception("b2b-events: the worker thread was stopped; replacing it")
+                    self._failed(batch)
+                    self._replace_worker()  # after a batch settled: never a restart loop
+                    raise
 
     def _replace_worker(self) -> None:
         """The worker thread is ending before close(): start another in its place."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Sequence
 
 from ._accounting import Accounting, DropReason
@@ -219,7 +220,9 @@ class SpoolEngine(Engine):
             super()._run()
         finally:
             with self._lock:
-                if self._closed:  # a worker that outlived close(): the files are its to close
+                # A worker that outlived close(): the files are its to close, unless
+                # it was replaced (_replace_worker) and its successor still runs.
+                if self._closed and self._thread in (None, threading.current_thread()):
                     self._close_spool()
 
     def _close_spool(self) -> None:
