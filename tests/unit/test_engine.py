@@ -332,7 +332,10 @@ def test_a_worker_killed_by_a_base_exception_is_replaced(drops: Drops) -> None:
     assert killing.sending.wait(5)
     for user in ("second", "third"):  # the queue is full now
         client.track.signed_in(user_id=user, group_id="g")
+    first_worker = client._engine._thread
+    assert first_worker is not None
     killing.gate.set()  # the worker dies; another must take the queue, with no track() to ask
+    first_worker.join(5)  # its exception is reported now, within this test
     deadline = time.monotonic() + 10
     while len(killing.batches) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
