@@ -98,7 +98,7 @@ class AsyncEngine(_Core):
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             target = self._accepted
-            if self._settled >= target:
+            if self._done_below(target):
                 return True
             self._bind_here()
             self._flush_waiters += 1
@@ -107,7 +107,7 @@ class AsyncEngine(_Core):
             while True:
                 self._progress.clear()
                 with self._lock:
-                    if self._settled >= target:
+                    if self._done_below(target):
                         return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -90,10 +90,14 @@ class _Core:
         self._done = threading.Condition(self._lock)  # wakes flush() and blocked submitters
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
-        self._accepted = 0  # messages that entered the queue
+        self._accepted = 0  # messages that entered the queue (and the next one's number)
         self._settled = 0  # of those, delivered or dropped
         self._kept = 0  # of the rest, left in a spool by close() for a later process
         self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
+        # What flush() waits for: each message is numbered in the order it was accepted.
+        # The memory queue holds the numbers head, head + 1, ...; in flight, by id:
+        self._head = 0
+        self._numbers: dict[int, int] = {}
         self._flush_waiters = 0
         self._blocked = 0
         self._pid = os.getpid()
@@ -155,7 +159,18 @@ class _Core:
             return None
         old = self._queue.popleft()
         self._queued_bytes -= len(old)
+        self._head += 1
         return old
+
+    def _done_below(self, target: int) -> bool:
+        """With the lock held: every message numbered below ``target`` is settled (or kept).
+
+        Not a count of settled messages: later ones settle first when an older
+        batch is slow (sync sends in other threads, drop_oldest evictions).
+        """
+        if self._queue_len() and self._head < target:
+            return False
+        return not self._numbers or min(self._numbers.values()) >= target
 
     def _fits(self, size: int) -> bool:
         return (
@@ -215,6 +230,9 @@ class _Core:
         batch = [queue.popleft() for _ in range(taken)]
         self._queued_bytes -= size - taken
         self._inflight.update(zip(map(id, batch), batch, strict=True))
+        head = self._head
+        self._numbers.update(zip(map(id, batch), range(head, head + taken), strict=True))
+        self._head = head + taken
         if self._blocked:
             self._done.notify_all()
         return batch
@@ -222,9 +240,11 @@ class _Core:
     def _settle(self, messages: Sequence[bytes]) -> bool:
         """Mark messages as accounted for; False if close() already counted them as timed out."""
         with self._lock:
-            pop = self._inflight.pop
+            pop, forget = self._inflight.pop, self._numbers.pop
             if None in [pop(key, None) for key in map(id, messages)]:
                 return False
+            for key in map(id, messages):
+                forget(key, None)
             self._release(messages)
             self._settled += len(messages)
             self._done.notify_all()
@@ -278,6 +298,8 @@ class _Core:
             self._queue.clear()
             self._queued_bytes = 0
             self._inflight.clear()
+            self._numbers.clear()
+            self._head = self._accepted
             self._settled += len(leftovers)
             self._done.notify_all()
         self._on_progress()
@@ -394,7 +416,7 @@ class Engine(_Core):
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             target = self._accepted
-            if self._settled + self._kept >= target:
+            if self._done_below(target):
                 return True
             worker_alive = self._thread is not None and self._thread.is_alive()
         if not worker_alive and not self._opts.sync:
@@ -440,7 +462,7 @@ class Engine(_Core):
 
     def _wait_settled(self, target: int, deadline: float) -> bool:
         """Lock held: wait until ``target`` messages are settled or kept; False at ``deadline``."""
-        while self._settled + self._kept < target:
+        while not self._done_below(target):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -548,6 +570,7 @@ class Engine(_Core):
         with self._lock:
             closed = self._closed
             if not closed:
+                self._numbers[id(data)] = self._accepted
                 self._accepted += 1
                 self._accounting.tracked += 1
                 self._inflight[id(data)] = data

@@ -198,6 +198,59 @@ def test_sync_mode_flush_and_close_wait_for_sends_in_other_threads(
     assert client.stats.delivered == 2
 
 
+def test_sync_flush_is_not_ended_by_a_later_send_that_finishes_first() -> None:
+    """flush() waits for what was tracked before it, not for as many events as that."""
+
+    class SlowForSome(MemoryTransport):
+        def send(self, messages: Sequence[bytes]) -> Response:
+            if json.loads(messages[0])["userId"].startswith("slow"):
+                self.sending.set()
+                self.gate.wait(10)
+            self.batches.append([json.loads(m) for m in messages])
+            return Response(self.status)
+
+    transport = SlowForSome()
+    transport.gate.clear()
+    client = client_for(transport, sync=True)
+    slow = threading.Thread(target=track, args=(client, 1, "slow"))
+    slow.start()
+    assert transport.sending.wait(5)
+    result: list[bool] = []
+    flushing = threading.Thread(target=lambda: result.append(client.flush(timeout=1.0)))
+    flushing.start()
+    time.sleep(0.1)
+    track(client, 1, prefix="fast")  # tracked after the flush began, and sent at once
+    flushing.join(5)
+    assert result == [False]  # the slow send, tracked before it, was still running
+    transport.gate.set()
+    slow.join(5)
+    assert client.flush(timeout=5)
+    client.close()
+
+
+def test_flush_is_not_ended_by_evicting_newer_events(drops: Drops) -> None:
+    """drop_oldest evicts queued events; the older batch in flight still counts."""
+    transport = MemoryTransport()
+    transport.gate.clear()
+    client = client_for(
+        transport, drops, max_queue_events=4, max_batch_events=1, overflow="drop_oldest"
+    )
+    track(client, 1, prefix="first")
+    assert transport.sending.wait(5)  # "first" is in flight, held
+    track(client, 4, prefix="queued")
+    result: list[bool] = []
+    flushing = threading.Thread(target=lambda: result.append(client.flush(timeout=1.0)))
+    flushing.start()
+    time.sleep(0.1)
+    track(client, 5, prefix="later")  # evicts the four queued and one later: five settled
+    flushing.join(5)
+    assert result == [False]  # "first" is still in flight
+    assert sum(len(messages) for _, messages in drops) == 5
+    transport.gate.set()
+    assert client.flush(timeout=5)
+    client.close()
+
+
 def test_a_second_close_with_less_time_does_not_cut_the_first_short(
     transport: MemoryTransport, drops: Drops
 ) -> None:
