@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ from ._tracker import Tracker
 from ._transport import AsyncTransport, HttpTransport, Transport
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
+from .events._common import iso_timestamp
 
 __all__ = ["DEFAULT_ENDPOINT", "Client"]
 
@@ -270,7 +272,7 @@ class _BaseClient:
             raise error
         if self._captured and self._capture_invalid is not None:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
-        raw = json.dumps(data, default=str).encode()
+        raw = json.dumps(data, default=_as_on_the_wire).encode()
         self._accounting.drop("invalid", [raw], str(error))
 
     def _flush_record(self) -> None:
@@ -473,3 +475,15 @@ def _at_least(name: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise ConfigurationError(f"{name} must be >= {minimum}, not {value!r}")
     return value
+
+
+def _as_on_the_wire(value: Any) -> Any:
+    """``json.dumps``'s fallback for an invalid message: dates as the wire writes them."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            return iso_timestamp(value)  # 2026-11-22T10:00:00.000Z
+        except OverflowError:  # no UTC form: what may have made it invalid
+            return value.isoformat()
+    if isinstance(value, date):  # a date, or a naive datetime (the wire has no such thing)
+        return value.isoformat()
+    return str(value)

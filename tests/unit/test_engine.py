@@ -15,6 +15,7 @@ import b2b_events
 from b2b_events import Client, ConfigurationError, MessageTooLargeError, Response
 from b2b_events._accounting import Accounting
 from b2b_events._engine import Engine, EngineOptions
+from b2b_events.events._common import iso_timestamp
 
 
 class MemoryTransport:
@@ -421,6 +422,7 @@ def test_drop_mode_counts_oversize_and_invalid_without_raising(
     assert stats.dropped["invalid"] == 1
     assert [reason for reason, _ in drops] == ["oversize", "invalid"]
     assert drops[1][1][0]["context"]["groupId"] == ""
+    assert drops[1][1][0]["timestamp"] == iso_timestamp(bad.timestamp)  # as on the wire: ...Z
     assert "context.groupId: must not be empty" in caplog.text
     assert transport.batches == []
 
