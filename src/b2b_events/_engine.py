@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from . import _eventlog  # noqa: F401 - imported first, its exit handler runs after ours
 from ._accounting import Accounting, DropReason
 from ._fork import at_fork
 from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
@@ -604,7 +605,9 @@ def _close_open_engines() -> None:
     """Deliver what open clients still hold before the interpreter exits.
 
     Runs while the daemon worker threads are still alive; an engine without one
-    sends from this thread, since new threads cannot start at shutdown.
+    sends from this thread, since new threads cannot start at shutdown. Exit
+    handlers run last registered first: this one before the event logs' (see
+    the imports), so what it sends to an ``EventLogTransport`` is written.
     """
     for engine in list(_open_engines):
         engine.close_at_exit()

@@ -93,7 +93,7 @@ class EventLogWriter:
             ConfigurationError: A bad name, ``max_bytes`` below 1, or a path
                 that cannot be opened (the error says why).
         """
-        self._stem, self._suffix = split_log_name(path)
+        self._stem, self._suffix = split_log_name(os.path.abspath(path))  # a later chdir: no matter
         if max_bytes is not None and max_bytes < 1:
             raise ConfigurationError(f"max_bytes must be >= 1, not {max_bytes!r}")
         self._max_bytes = max_bytes
@@ -112,7 +112,8 @@ class EventLogWriter:
     def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._fd = -1
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # lines not yet written out
+        self._unwritten = bytearray()  # bytes for the file (compressed) that a write did not take
         self._compressor: zlib._Compress | None = None
         self._size = 0  # bytes of lines in the current file, uncompressed
         self._last_write = time.monotonic()
@@ -122,6 +123,11 @@ class EventLogWriter:
     def path(self) -> Path:
         """The file being written now."""
         return self._stem.with_name(self._stem.name + self._suffix)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
 
     # -- writing ------------------------------------------------------------
 
@@ -233,7 +239,11 @@ class EventLogWriter:
         self._open()
 
     def _write_out(self, *, sync: bool) -> None:
-        """Write the buffer to the file; ``sync`` also flushes the compressor (readable so far)."""
+        """Write the buffer to the file; ``sync`` also flushes the compressor (readable so far).
+
+        What a failed write (a full disk) did not take stays in ``_unwritten`` and
+        goes first next time: no line is lost or torn, and a gzip stream stays whole.
+        """
         data = bytes(self._buffer)
         self._buffer.clear()
         self._last_write = time.monotonic()
@@ -241,13 +251,20 @@ class EventLogWriter:
             data = self._compressor.compress(data)
             if sync:
                 data += self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        _write_all(self._fd, data)
+        self._unwritten += data
+        self._drain()
+
+    def _drain(self) -> None:
+        unwritten = self._unwritten
+        while unwritten:
+            del unwritten[: os.write(self._fd, unwritten)]
 
     def _finish(self) -> None:
         self._write_out(sync=False)
         if self._compressor is not None:
-            _write_all(self._fd, self._compressor.flush(zlib.Z_FINISH))
+            self._unwritten += self._compressor.flush(zlib.Z_FINISH)
             self._compressor = None
+            self._drain()
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
@@ -259,6 +276,7 @@ class EventLogWriter:
             raise exc
         self._broken = True
         self._buffer.clear()
+        self._unwritten.clear()
         logger.error(
             "b2b-events: recording to %s failed (%s); events are still sent but no longer recorded",
             self.path,
@@ -310,7 +328,13 @@ class EventLogTransport:
         return self._writer.path
 
     def send(self, messages: Sequence[bytes]) -> Response:
-        """Append the batch's messages; a failed write answers status 0, so the engine retries."""
+        """Append the batch's messages; a failed write answers status 0, so the engine retries.
+
+        A retried batch may then be in the log twice (same ``messageId``s): at
+        least once, as over HTTP.
+        """
+        if self._writer.closed:
+            return Response(0, detail=f"the event log {self.path} is closed")
         try:
             self._writer.write_many(messages)
         except OSError as exc:
@@ -343,13 +367,6 @@ def _next_free_number(stem: Path, suffix: str) -> int:
         if match:
             highest = max(highest, int(match.group(1)))
     return highest + 1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 _open_writers: weakref.WeakSet[EventLogWriter] = weakref.WeakSet()

@@ -8,6 +8,8 @@ import gzip
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -199,6 +201,73 @@ def test_a_failed_write_raises_or_is_logged_once(
     assert "no longer recorded" in caplog.records[0].getMessage()
     monkeypatch.undo()
     strict.close()
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "events.jsonl.gz"])
+def test_a_write_that_fails_halfway_loses_and_tears_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A disk full for a moment: what the write did not take is written later, in order."""
+    real_write = os.write
+    failures = [2]
+
+    def flaky(fd: int, data: Any) -> int:
+        if failures[0]:
+            failures[0] -= 1
+            if failures[0]:  # the first call takes half, the second fails outright
+                return real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    path = tmp_path / name
+    writer = EventLogWriter(path)
+    for i in range(20):
+        writer.write(message(i))
+    monkeypatch.setattr(os, "write", flaky)
+    with pytest.raises(OSError, match="No space"):
+        writer.flush()
+    monkeypatch.undo()
+    writer.write(message(20))
+    writer.close()
+
+    assert ids(path) == [f"m{i}" for i in range(21)]
+    assert all(line.error is None for line in read_event_log(path))
+
+
+def test_events_sent_to_an_event_log_at_exit_are_written(tmp_path: Path) -> None:
+    """The exit handler that closes the logs runs after the one that delivers the events."""
+    path = tmp_path / "events.jsonl.gz"
+    script = (
+        "import sys\n"
+        "import b2b_events\n"
+        "client = b2b_events.Client(transport=b2b_events.EventLogTransport(sys.argv[1]),"
+        " flush_interval=60)\n"
+        "for i in range(3):\n"
+        "    client.track.signed_in(user_id=f'u{i}', group_id='acct_1')\n"
+    )
+    command = [sys.executable, "-c", script, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(ids(path)) == 3
+
+
+def test_a_relative_path_survives_a_change_of_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "logs")
+    writer = EventLogWriter("events.jsonl", max_bytes=100)  # one line per file
+    writer.write(message(0))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    writer.write(message(1))  # rotates: renames and opens in logs/, not here
+    writer.close()
+
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
+        "events.000001.jsonl",
+        "events.jsonl",
+    ]
+    assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
 def test_a_forked_child_writes_its_own_file(tmp_path: Path) -> None:
