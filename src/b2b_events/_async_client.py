@@ -98,6 +98,9 @@ class AsyncClient(_BaseClient):
         self._close_record()
 
     async def __aenter__(self) -> AsyncClient:
+        engine = self._engine
+        if isinstance(engine, AsyncEngine):
+            engine.bind()  # this loop from now on, also for events tracked from other threads
         return self
 
     async def __aexit__(

@@ -6,8 +6,9 @@ threaded ``Engine``; this module only waits and sends the asyncio way.
 
 ``track`` may be called from the loop or from any other thread: the queue is
 thread-safe, and other threads wake the task with ``call_soon_threadsafe``. The
-task starts on the first call made inside a running loop (a ``track``, or
-``flush``/``aclose``); until then events simply wait in the queue.
+engine belongs to the loop it is created in, entered in (``async with``), or
+first called in (a ``track``, ``flush``, ``aclose``); until it has one, events
+simply wait in the queue.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 from ._accounting import Accounting
 from ._engine import EngineOptions, _Core, _open_engines
+from ._fork import at_fork
 from ._policy import send_with_retries_async
 from ._transport import AsyncTransport, Response
 
@@ -47,7 +49,26 @@ class AsyncEngine(_Core):
         self._progress = asyncio.Event()
         self._transport_closed = False
         super().__init__(accounting, options, batch_overhead=batch_overhead)
+        # Made inside the app's loop (a startup hook): events tracked from worker
+        # threads (sync endpoints) can then start the task in it.
+        self._loop = _running_loop()
+        # A forked child must not count the parent's queue as its own (at exit).
+        at_fork(after_in_child=self._after_fork_in_child)
         _open_engines.add(self)
+
+    def bind(self) -> None:
+        """Inside a running loop: adopt it and start the task (``async with`` does)."""
+        with self._lock:
+            self._bind_here()
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's queue, loop and task stay the parent's: start empty and unbound."""
+        self._init_state()
+        self._loop = None
+        self._task = None
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._accounting.reset()
 
     # -- hooks of _Core (called with the lock held, from any thread) -----------
 

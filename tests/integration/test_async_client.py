@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from batch_server import BatchServer, Reply
+from forking import in_forked_child
 
 from b2b_events import AsyncClient, ConfigurationError, Response
 from b2b_events._client import override_transport
@@ -108,6 +109,54 @@ def test_track_from_another_thread_wakes_the_task(server: BatchServer) -> None:
     ids = asyncio.run(main())
     assert set(ids) <= set(server.accepted_ids())
     assert len(server.accepted_ids()) == 1_501
+
+
+@pytest.mark.parametrize("made", ["before the loop, entered with async with", "in the loop"])
+def test_events_tracked_only_from_worker_threads_go_out_while_the_app_runs(
+    server: BatchServer, made: str
+) -> None:
+    """Sync endpoints of an async app run in a thread pool: their events must not wait."""
+    before = make(server) if made.startswith("before") else None
+
+    async def send_from_threads(client: AsyncClient) -> bool:
+        ids: list[str] = []
+        for _ in range(5):
+            ids += await asyncio.to_thread(track, client, 1)
+        deadline = time.monotonic() + 10
+        while len(server.accepted_ids()) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # no flush, no aclose: the task must be running
+        return sorted(server.accepted_ids()) == sorted(ids)
+
+    async def main() -> bool:
+        if before is not None:
+            async with before as client:
+                return await send_from_threads(client)
+        client = make(server)  # as in a startup (lifespan) hook
+        try:
+            return await send_from_threads(client)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main())
+
+
+def test_a_forked_child_does_not_count_the_parents_events(server: BatchServer) -> None:
+    dropped: list[str] = []
+    client = make(server, on_drop=lambda reason, messages: dropped.append(reason))
+    track(client, 3)  # queued: no loop has run yet
+
+    def child() -> dict[str, Any]:
+        client._engine.close_at_exit()  # what the child's exit handler runs
+        return {"pending": client.stats.pending, "dropped": dropped}
+
+    report = in_forked_child(child)
+    assert report == {"pending": 0, "dropped": []}
+
+    async def main() -> bool:
+        return await client.flush(timeout=10)
+
+    assert asyncio.run(main())  # the parent still delivers its own
+    assert len(server.accepted_ids()) == 3
 
 
 def test_events_tracked_before_any_loop_runs_are_sent_once_one_does(server: BatchServer) -> None:
