@@ -1,6 +1,8 @@
 """The ``b2b-events`` command: collect, demo, export, schema, validate and replay.
 
-Exit status: 0 on success, 1 when the work found a problem, 2 for usage errors.
+Exit status: 0 on success, 1 when the work found a problem, 2 for usage errors
+(and files or addresses that cannot be used), 141 when the reader of the output
+went away (``| head``), as for a tool ended by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -8,9 +10,11 @@ from __future__ import annotations
 import argparse
 import gc
 import getpass
+import itertools
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -56,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "collect", help="run a local Segment-compatible collector (POST /v1/batch)"
     )
     collect.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    collect.add_argument("--port", type=int, default=8088, help="port (default 8088; 0: any)")
+    collect.add_argument("--port", type=_port, default=8088, help="port (default 8088; 0: any)")
     collect.add_argument("--db", metavar="FILE", help="store in this SQLite file (default: memory)")
     collect.add_argument(
         "--write-key-env",
@@ -151,17 +155,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
 def _count(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
     return value
 
 
 def _batch_size(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if not 1 <= value <= MAX_BATCH_EVENTS:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_BATCH_EVENTS}, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _whole(text)
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, not {value}")
     return value
 
 
@@ -200,15 +218,19 @@ def _collect(args: argparse.Namespace, out: TextIO) -> int:
         if not write_key:
             print(f"b2b-events: ${args.write_key_env} is not set", file=sys.stderr)
             return 2
-    collector = Collector(
-        host=args.host,
-        port=args.port,
-        db=args.db,
-        write_key=write_key,
-        reject_invalid=args.reject_invalid,
-        live=not args.quiet,
-        out=out,
-    )
+    try:
+        collector = Collector(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            write_key=write_key,
+            reject_invalid=args.reject_invalid,
+            live=not args.quiet,
+            out=out,
+        )
+    except (OSError, sqlite3.Error) as exc:  # port in use, unknown host, no such directory
+        print(f"b2b-events: cannot start the collector: {exc}", file=sys.stderr)
+        return 2
     collector.faults.fail_next(args.fail_next, status=args.fail_status)
     collector.faults.rate_limit_next(args.rate_limit_next, retry_after=args.retry_after)
     collector.faults.drop_next(args.drop_next)
@@ -240,10 +262,21 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
     if not Path(args.db).is_file():
         print(f"b2b-events: no such database: {args.db}", file=sys.stderr)
         return 2
-    target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
+    stored_messages = iter_sqlite(args.db)
+    try:
+        first = next(stored_messages, None)  # not a collector database: said before -o is made
+    except sqlite3.Error as exc:
+        print(f"b2b-events: {args.db} is not a collector database ({exc})", file=sys.stderr)
+        return 2
+    try:
+        target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
+    except OSError as exc:
+        print(f"b2b-events: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 2
+    rows = () if first is None else itertools.chain([first], stored_messages)
     try:
         count = 0
-        for stored in iter_sqlite(args.db):
+        for stored in rows:
             target.write(json.dumps(stored.to_log_line(), separators=(",", ":")) + "\n")
             count += 1
     finally:
@@ -596,6 +629,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    try:
+        return _run(args, out)
+    except BrokenPipeError:  # `b2b-events validate ... | head`: the reader has what it wanted
+        if out is sys.stdout:  # and the interpreter's last flush must not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "collect":
         return _collect(args, out)
     if args.command == "demo":

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run()[0] == 2
     assert run("nonsense")[0] == 2
     assert run("collect", "--port", "x")[0] == 2
-    assert "invalid int value" in capsys.readouterr().err
+    assert "must be a whole number, not 'x'" in capsys.readouterr().err
     assert run("--version")[0] == 0
 
 
@@ -75,6 +76,50 @@ def test_export_writes_the_database_as_an_event_log(tmp_path: Path) -> None:
     assert "3 message(s) written" in out
     assert len(target.read_text().splitlines()) == 3
     assert run("export", str(tmp_path / "missing.sqlite"))[0] == 2
+
+
+def test_unusable_files_and_addresses_are_usage_errors_not_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "events.sqlite"
+    with running(db=db) as collector:
+        batch = [{"type": "identify", "userId": "u", "messageId": "m"}]
+        assert httpx.post(collector.url + "/v1/batch", json={"batch": batch}).status_code == 200
+        busy_port = str(collector.port)
+        assert run("collect", "--port", busy_port, "--quiet")[0] == 2  # in use
+    assert "cannot start the collector" in capsys.readouterr().err
+    assert run("export", str(db), "-o", str(tmp_path / "missing" / "out.jsonl"))[0] == 2
+    assert "cannot write" in capsys.readouterr().err
+    not_a_db = tmp_path / "log.jsonl"
+    not_a_db.write_text('{"type": "identify"}\n')
+    target = tmp_path / "out.jsonl"
+    assert run("export", str(not_a_db), "-o", str(target))[0] == 2
+    assert "is not a collector database" in capsys.readouterr().err
+    assert not target.exists()  # nothing made for a database that is not one
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    assert run("export", str(empty))[0] == 2
+    assert "is not a collector database" in capsys.readouterr().err
+    assert run("collect", "--db", str(tmp_path / "missing" / "x.sqlite"), "--quiet")[0] == 2
+    assert "cannot start the collector" in capsys.readouterr().err
+    assert run("collect", "--port", "99999")[0] == 2
+    assert "must be 0 to 65535" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`b2b-events validate big.jsonl | head -2`: no traceback when head has its lines."""
+    log = tmp_path / "bad.jsonl"
+    log.write_text('{"type": "track", "event": "Signed In"}\n' * 20_000)  # each one reported
+    command = [sys.executable, "-m", "b2b_events", "validate", str(log)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # as head does once it has its lines
+        errors = process.stderr.read().decode()
+        status = process.wait(timeout=60)
+    assert "Traceback" not in errors
+    assert status == 141
 
 
 @pytest.mark.parametrize("name", ["ev#1.sqlite", "ev?x.sqlite", "ev%20.sqlite"])
