@@ -204,15 +204,22 @@ class AsyncEngine(_Core):
         except asyncio.CancelledError:
             # The loop is shutting down (asyncio.run() returned) without aclose():
             # deliver what we can within shutdown_timeout, count the rest.
+            deadline = time.monotonic() + self._opts.shutdown_timeout
             with self._lock:
-                self._mark_closed(time.monotonic() + self._opts.shutdown_timeout)
+                self._mark_closed(deadline)
                 interrupted = list(self._inflight.values())  # the send that was cancelled
-            if interrupted:  # again, with the same messageIds: none is lost to the cancel
-                await self._deliver_batch(interrupted)
-            while batch := self._take():
-                await self._deliver_batch(batch)
+            with contextlib.suppress(asyncio.TimeoutError):  # a send as slow as its timeout
+                await asyncio.wait_for(
+                    self._deliver_the_rest(interrupted), max(0.0, deadline - time.monotonic())
+                )
             self._drop_leftovers()
             await self._close_transport()
+
+    async def _deliver_the_rest(self, interrupted: list[bytes]) -> None:
+        if interrupted:  # again, with the same messageIds: none is lost to the cancel
+            await self._deliver_batch(interrupted)
+        while batch := self._take():
+            await self._deliver_batch(batch)
 
     def _take(self) -> list[bytes]:
         with self._lock:

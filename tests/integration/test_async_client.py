@@ -204,6 +204,23 @@ def test_a_send_cancelled_by_the_loop_ending_is_sent_again(server: BatchServer) 
     assert holder[0].stats.delivered == 20
 
 
+def test_the_loop_ending_waits_no_longer_than_shutdown_timeout(server: BatchServer) -> None:
+    """A send stuck until its HTTP timeout must not hold asyncio.run() past shutdown_timeout."""
+    server.script(Reply(delay=3.0), Reply(delay=3.0))  # the send, and the one at shutdown
+    holder: list[AsyncClient] = []
+
+    async def main() -> None:
+        client = make(server, flush_interval=0.01, shutdown_timeout=0.5, timeout=10)
+        holder.append(client)
+        track(client, 1)
+        await asyncio.sleep(0.2)  # the task is now waiting for the slow response
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 2.0  # not the 3 s answer, nor the 10 s timeout
+    assert holder[0].stats.dropped["timeout"] == 1
+
+
 def test_aclose_with_the_endpoint_down_drops_pending_as_timeout() -> None:
     async def main() -> tuple[AsyncClient, float]:
         client = make(f"http://127.0.0.1:{free_port()}", retry_backoff=0.05)
