@@ -266,6 +266,11 @@ def replay(
     }
     digest = fingerprint(options)
     frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
+    if checkpoint is not None and not dry_run:
+        try:  # now, not after the first batch is sent: a checkpoint that cannot be written
+            save_checkpoint(checkpoint, digest, frontier or Frontier(), options)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write the checkpoint {checkpoint}: {exc}") from None
     owned: Transport | None = None
     if transport is None and not dry_run:
         owned = transport = HttpTransport(write_key=write_key or "", endpoint=target)

@@ -377,6 +377,17 @@ def test_a_checkpoint_is_for_the_same_replay_only(tmp_path: Path) -> None:
         replay(log, transport=Scripted(), checkpoint=checkpoint, events=["Signed Up"])
 
 
+def test_a_checkpoint_that_cannot_be_written_stops_the_replay_before_it_sends(
+    tmp_path: Path,
+) -> None:
+    log = write_log(tmp_path / "events.jsonl", [archived(i) for i in range(3)])
+    transport = Scripted()
+
+    with pytest.raises(ConfigurationError, match="cannot write the checkpoint"):
+        replay(log, transport=transport, checkpoint=tmp_path / "missing" / "replay.ckpt")
+    assert transport.attempts == []  # nothing sent that a rerun could not know about
+
+
 class FakeClock:
     """Time that passes only when the replay waits: pacing checked exactly, not timed."""
 
