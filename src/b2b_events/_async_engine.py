@@ -180,17 +180,7 @@ class AsyncEngine(_Core):
             self._start()
 
     def close_at_exit(self) -> None:
-        """At interpreter exit: close in the loop if it still runs (a thread's), else count.
-
-        Usually the loop is gone by then: what is left is counted as dropped,
-        with a warning that says how to avoid it.
-        """
-        loop = self._loop
-        if loop is not None and loop.is_running() and _running_loop() is not loop:
-            budget = self._opts.shutdown_timeout
-            future = asyncio.run_coroutine_threadsafe(self.close(budget), loop)
-            with contextlib.suppress(Exception):  # the loop stopped meanwhile, or took too long
-                future.result(budget + 1.0)
+        """At interpreter exit the loop is gone: count what is left, and say how to avoid it."""
         pending = self.pending()
         if pending:
             logger.warning(

@@ -221,25 +221,6 @@ def test_the_loop_ending_waits_no_longer_than_shutdown_timeout(server: BatchServ
     assert holder[0].stats.dropped["timeout"] == 1
 
 
-def test_exit_delivers_through_a_loop_still_running_in_a_thread(server: BatchServer) -> None:
-    """An app that runs its loop in a (daemon) thread: at exit that loop still runs."""
-    loop = asyncio.new_event_loop()
-    runner = threading.Thread(target=loop.run_forever, daemon=True)
-    runner.start()
-
-    async def made_in_the_loop() -> AsyncClient:
-        return make(server, flush_interval=30)  # the task starts at the first track
-
-    client = asyncio.run_coroutine_threadsafe(made_in_the_loop(), loop).result(5)
-    ids = track(client, 4)  # from the main thread, into the loop's queue
-    client._engine.close_at_exit()  # what the exit handler runs
-    assert sorted(server.accepted_ids()) == sorted(ids)
-    assert client.stats.dropped_total == 0
-    loop.call_soon_threadsafe(loop.stop)
-    runner.join(5)
-    loop.close()
-
-
 def test_aclose_with_the_endpoint_down_drops_pending_as_timeout() -> None:
     async def main() -> tuple[AsyncClient, float]:
         client = make(f"http://127.0.0.1:{free_port()}", retry_backoff=0.05)
