@@ -184,7 +184,10 @@ def _port(text: str) -> int:
 
 
 def _rate(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0 events per second, not {text}")
     return value
@@ -630,11 +633,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        return _run(args, out)
+        status = _run(args, out)
+        out.flush()  # here, not at exit: a closed pipe is then caught below too
     except BrokenPipeError:  # `b2b-events validate ... | head`: the reader has what it wanted
         if out is sys.stdout:  # and the interpreter's last flush must not fail again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         return 141
+    return status
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:

@@ -109,9 +109,12 @@ def test_unusable_files_and_addresses_are_usage_errors_not_tracebacks(
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`b2b-events validate big.jsonl | head -2`: no traceback when head has its lines."""
     log = tmp_path / "bad.jsonl"
-    log.write_text('{"type": "track", "event": "Signed In"}\n' * 20_000)  # each one reported
-    command = [sys.executable, "-m", "b2b_events", "validate", str(log)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+    log.write_text('{"type": "track", "event": "Signed In"}\n' * 20_000)
+    command = [sys.executable, "-m", "b2b_events", "validate", str(log), "--max-errors", "20000"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as process:
         assert process.stdout is not None
         assert process.stderr is not None
         process.stdout.readline()
@@ -119,6 +122,18 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         errors = process.stderr.read().decode()
         status = process.wait(timeout=60)
     assert "Traceback" not in errors
+    assert status == 141
+    # A short output is written out at the end, at once: the reader left before that.
+    command = [sys.executable, "-m", "b2b_events", "schema", "Signed Up"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()  # before the command has even started
+        errors = process.stderr.read().decode()
+        status = process.wait(timeout=60)
+    assert "BrokenPipeError" not in errors
     assert status == 141
 
 
