@@ -172,9 +172,18 @@ class AsyncEngine(_Core):
             logger.exception("b2b-events: closing the transport failed")
 
     def _bind_here(self) -> None:
-        """With the lock held, inside a running loop: adopt it and start the task."""
+        """With the lock held, inside a running loop: adopt it and start the task.
+
+        A loop that no longer runs (closed, or only stopped, as after
+        ``run_until_complete``) is given up for this one, with its task and events.
+        """
         loop = asyncio.get_running_loop()
-        if self._loop is None or self._loop.is_closed():
+        bound = self._loop
+        if bound is None or bound.is_closed() or (bound is not loop and not bound.is_running()):
+            if bound is not None and bound is not loop:
+                self._task = None  # the old loop's, never to run again
+                self._wake = asyncio.Event()
+                self._progress = asyncio.Event()
             self._loop = loop
         if loop is self._loop:
             self._start()

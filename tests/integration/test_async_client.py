@@ -140,6 +140,27 @@ def test_events_tracked_only_from_worker_threads_go_out_while_the_app_runs(
     assert asyncio.run(main())
 
 
+def test_a_client_made_in_a_loop_that_stopped_moves_to_the_next(server: BatchServer) -> None:
+    """Made in a set-up loop (run_until_complete), used in the app's asyncio.run()."""
+    setup = asyncio.new_event_loop()
+
+    async def made() -> AsyncClient:
+        return make(server)
+
+    client = setup.run_until_complete(made())  # the set-up loop stays open, not running
+
+    async def main() -> bool:
+        async with client:
+            track(client, 1)
+            return await client.flush(timeout=5)
+
+    try:
+        assert asyncio.run(main())
+    finally:
+        setup.close()
+    assert len(server.accepted_ids()) == 1
+
+
 def test_a_forked_child_does_not_count_the_parents_events(server: BatchServer) -> None:
     dropped: list[str] = []
     client = make(server, on_drop=lambda reason, messages: dropped.append(reason))
