@@ -28,7 +28,8 @@ class AsyncClient(_BaseClient):
     ``client.track.signed_in(...)`` is a plain call, as with ``Client``: it
     validates and queues, from the loop or from any thread, and never awaits.
     Delivery runs in a task on the running loop the client is created in,
-    entered in (``async with``) or first called in; use one client per loop. Takes the keyword arguments of ``Client``, except that
+    entered in (``async with``) or first called in; use one client per loop.
+    Takes the keyword arguments of ``Client``, except that
     ``http_client`` is an ``httpx.AsyncClient``, ``transport`` an
     ``AsyncTransport``, and ``sync=True`` and ``overflow="block"`` are refused
     (both would stall the event loop).
