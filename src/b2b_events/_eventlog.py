@@ -115,6 +115,7 @@ class EventLogWriter:
         self._buffer = bytearray()  # lines not yet written out
         self._unwritten = bytearray()  # bytes for the file (compressed) that a write did not take
         self._compressor: zlib._Compress | None = None
+        self._ended = False  # the gzip stream is complete: the file takes no more lines
         self._size = 0  # bytes of lines in the current file, uncompressed
         self._last_write = time.monotonic()
         self._pid = os.getpid()
@@ -139,8 +140,11 @@ class EventLogWriter:
         """
         self.write_many((message,))
 
-    def write_many(self, messages: Sequence[bytes]) -> None:
+    def write_many(self, messages: Sequence[bytes]) -> bool:
         """Append messages, one per line, together (no other writer's line comes between).
+
+        Returns:
+            False if the log is closed (or stopped after a failure): nothing written.
 
         Raises:
             OSError: Writing failed (unless ``log_errors``).
@@ -149,7 +153,7 @@ class EventLogWriter:
             self._after_fork_in_child()
         with self._lock:
             if self._closed or self._broken:
-                return
+                return False
             try:
                 for message in messages:
                     self._append(message)
@@ -160,13 +164,14 @@ class EventLogWriter:
                     self._write_out(sync=True)
             except OSError as exc:
                 self._failed(exc)
+            return True
 
     def _append(self, message: bytes) -> None:
         """With the lock held: buffer one line, starting a new file first if it would overflow."""
         cost = len(message) + 1
         limit = self._max_bytes
-        if limit is not None and self._size and self._size + cost > limit:
-            self._rotate()
+        if self._ended or (limit is not None and self._size and self._size + cost > limit):
+            self._rotate()  # (ended: a rotation whose trailer did not get written at first)
         self._buffer += message
         self._buffer += b"\n"
         self._size += cost
@@ -224,6 +229,7 @@ class EventLogWriter:
             self._rename_finished()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self._size = 0
+        self._ended = False
         if self._suffix.endswith(".gz"):
             # wbits 16 + 15: zlib writes the gzip header and trailer itself.
             self._compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -264,7 +270,8 @@ class EventLogWriter:
         if self._compressor is not None:
             self._unwritten += self._compressor.flush(zlib.Z_FINISH)
             self._compressor = None
-            self._drain()
+            self._ended = True
+        self._drain()
 
     def _close_fd(self) -> None:
         if self._fd >= 0:
@@ -330,15 +337,16 @@ class EventLogTransport:
     def send(self, messages: Sequence[bytes]) -> Response:
         """Append the batch's messages; a failed write answers status 0, so the engine retries.
 
-        A retried batch may then be in the log twice (same ``messageId``s): at
-        least once, as over HTTP.
+        The failed write's lines stay buffered and are written later, and the
+        retry writes them again: such a batch is in the log twice (same
+        ``messageId``s), at least once, as over HTTP.
         """
-        if self._writer.closed:
-            return Response(0, detail=f"the event log {self.path} is closed")
         try:
-            self._writer.write_many(messages)
+            written = self._writer.write_many(messages)
         except OSError as exc:
             return Response(0, detail=f"writing {self.path}: {exc}")
+        if not written:
+            return Response(0, detail=f"the event log {self.path} is closed")
         return Response(200)
 
     def close(self) -> None:

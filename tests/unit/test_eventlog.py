@@ -234,6 +234,38 @@ def test_a_write_that_fails_halfway_loses_and_tears_nothing(
     assert all(line.error is None for line in read_event_log(path))
 
 
+def test_a_rotation_whose_gzip_trailer_fails_to_write_leaves_whole_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    calls = [0]
+
+    def trailer_fails(fd: int, data: Any) -> int:
+        calls[0] += 1
+        if calls[0] == 2:  # the rotation's second write: the old file's gzip trailer
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def line(i: int, pad: int) -> bytes:
+        return json.dumps({"messageId": f"m{i}", "pad": "x" * pad}).encode()
+
+    path = tmp_path / "events.jsonl.gz"
+    writer = EventLogWriter(path, max_bytes=250)
+    writer.write(line(0, 80))
+    writer.write(line(1, 80))
+    monkeypatch.setattr(os, "write", trailer_fails)
+    with pytest.raises(OSError, match="No space"):
+        writer.write(line(2, 80))  # does not fit: rotation, whose trailer write fails
+    monkeypatch.undo()
+    writer.write(json.dumps({"messageId": "m3"}).encode())  # fits in the finished file: no
+    writer.close()
+
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["events.000001.jsonl.gz", "events.jsonl.gz"]
+    assert ids(*files) == ["m0", "m1", "m3"]  # m2 raised: not written (the caller knows)
+    assert all(line.error is None for line in read_event_log(*files))
+
+
 def test_events_sent_to_an_event_log_at_exit_are_written(tmp_path: Path) -> None:
     """The exit handler that closes the logs runs after the one that delivers the events."""
     path = tmp_path / "events.jsonl.gz"
@@ -319,7 +351,11 @@ def test_event_log_transport_answers_status_0_when_writing_fails(
     response = transport.send([message(0)])
     assert response.status == 0
     assert "I/O error" in response.detail
+    monkeypatch.undo()
     transport.close()
+    closed = transport.send([message(1)])  # never a 200 for lines that were not written
+    assert closed.status == 0
+    assert "is closed" in closed.detail
 
 
 def test_client_records_every_accepted_event_as_sent(tmp_path: Path) -> None:
