@@ -221,6 +221,10 @@ class SpoolEngine(Engine):
                 self._close_spool()
 
     def _run(self) -> None:
+        with self._lock:
+            if self._pause and not self._closed:  # the worker before was killed mid-batch
+                self._pause = False
+                self._work.wait(RETRY_PAUSE)  # not at once at the batch it gave back
         try:
             super()._run()
         finally:

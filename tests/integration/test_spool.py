@@ -332,6 +332,33 @@ def test_tracking_during_an_outage_does_not_cut_the_rest_short(tmp_path: Path) -
     client.close(timeout=0)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_transport_that_kills_every_worker_does_not_spin(tmp_path: Path) -> None:
+    """The batch goes back to disk; its next worker rests first, as after an outage."""
+    sends: list[int] = []
+
+    class Stop(BaseException):  # as gevent's Timeout
+        pass
+
+    class Killing:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            sends.append(len(messages))
+            raise Stop
+
+        def close(self) -> None:
+            pass
+
+    client = Client(transport=Killing(), spool=tmp_path / "e.sqlite", flush_interval=0.01)
+    for i in range(20):
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+    wait_for(lambda: sends, 10)
+    time.sleep(1.0)  # well within the 5 s rest
+    assert len(sends) == 1  # not one worker, and one traceback, after another
+    assert client.stats.dropped_total == 0
+    assert client.stats.pending == 20
+    client.close(timeout=0)
+
+
 def test_adopted_events_survive_a_close_that_runs_out_of_time(tmp_path: Path) -> None:
     spool = tmp_path / "events.sqlite"
     first = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
