@@ -164,7 +164,7 @@ class _Core:
         return old
 
     def _done_below(self, target: int) -> bool:
-        """With the lock held: every message numbered below ``target`` is settled (or kept).
+        """With the lock held: every message numbered below ``target`` is settled.
 
         Not a count of settled messages: later ones settle first when an older
         batch is slow (sync sends in other threads, drop_oldest evictions).
@@ -462,7 +462,10 @@ class Engine(_Core):
         self._accounting.log_unlogged()
 
     def _wait_settled(self, target: int, deadline: float) -> bool:
-        """Lock held: wait until ``target`` messages are settled or kept; False at ``deadline``."""
+        """Lock held: wait until the messages numbered below ``target`` are done (``_done_below``).
+
+        False at ``deadline``.
+        """
         while not self._done_below(target):
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -238,7 +238,7 @@ def test_the_loop_ending_waits_no_longer_than_shutdown_timeout(server: BatchServ
 
     started = time.monotonic()
     asyncio.run(main())
-    assert time.monotonic() - started < 2.0  # not the 3 s answer, nor the 10 s timeout
+    assert time.monotonic() - started < 2.8  # not the 3 s answer, nor the 10 s timeout
     assert holder[0].stats.dropped["timeout"] == 1
 
 

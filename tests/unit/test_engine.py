@@ -199,6 +199,14 @@ def test_sync_mode_flush_and_close_wait_for_sends_in_other_threads(
     assert client.stats.delivered == 2
 
 
+def wait_until_flushing(client: Client) -> None:
+    """Until a flush() in another thread has taken its target and waits."""
+    deadline = time.monotonic() + 5
+    while not client._engine._flush_waiters:
+        assert time.monotonic() < deadline, "flush() did not start waiting"
+        time.sleep(0.005)
+
+
 def test_sync_flush_is_not_ended_by_a_later_send_that_finishes_first() -> None:
     """flush() waits for what was tracked before it, not for as many events as that."""
 
@@ -219,7 +227,7 @@ def test_sync_flush_is_not_ended_by_a_later_send_that_finishes_first() -> None:
     result: list[bool] = []
     flushing = threading.Thread(target=lambda: result.append(client.flush(timeout=1.0)))
     flushing.start()
-    time.sleep(0.1)
+    wait_until_flushing(client)
     track(client, 1, prefix="fast")  # tracked after the flush began, and sent at once
     flushing.join(5)
     assert result == [False]  # the slow send, tracked before it, was still running
@@ -242,7 +250,7 @@ def test_flush_is_not_ended_by_evicting_newer_events(drops: Drops) -> None:
     result: list[bool] = []
     flushing = threading.Thread(target=lambda: result.append(client.flush(timeout=1.0)))
     flushing.start()
-    time.sleep(0.1)
+    wait_until_flushing(client)
     track(client, 5, prefix="later")  # evicts the four queued and one later: five settled
     flushing.join(5)
     assert result == [False]  # "first" is still in flight
