@@ -74,11 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     collect.add_argument("--quiet", action="store_true", help="no line per message")
     faults = collect.add_argument_group("fault injection")
-    faults.add_argument("--fail-next", type=int, default=0, metavar="N", help="fail N requests")
-    faults.add_argument("--fail-status", type=int, default=503, metavar="CODE", help="(503)")
-    faults.add_argument("--rate-limit-next", type=int, default=0, metavar="N", help="429 N times")
+    faults.add_argument("--fail-next", type=_count, default=0, metavar="N", help="fail N requests")
+    faults.add_argument("--fail-status", type=_status, default=503, metavar="CODE", help="(503)")
+    faults.add_argument(
+        "--rate-limit-next", type=_count, default=0, metavar="N", help="429 N times"
+    )
     faults.add_argument("--retry-after", type=float, default=1.0, metavar="S", help="(1.0)")
-    faults.add_argument("--drop-next", type=int, default=0, metavar="N", help="reset N connections")
+    faults.add_argument(
+        "--drop-next", type=_count, default=0, metavar="N", help="reset N connections"
+    )
     faults.add_argument("--delay", type=float, default=0.0, metavar="S", help="delay every answer")
 
     demo = commands.add_parser("demo", help="send a B2B lifecycle to a local collector")
@@ -173,6 +177,13 @@ def _batch_size(text: str) -> int:
     value = _whole(text)
     if not 1 <= value <= MAX_BATCH_EVENTS:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_BATCH_EVENTS}, not {value}")
+    return value
+
+
+def _status(text: str) -> int:
+    value = _whole(text)
+    if not 100 <= value <= 599:
+        raise argparse.ArgumentTypeError(f"must be an HTTP status, 100 to 599, not {value}")
     return value
 
 

@@ -57,6 +57,12 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("nonsense")[0] == 2
     assert run("collect", "--port", "x")[0] == 2
     assert "must be a whole number, not 'x'" in capsys.readouterr().err
+    assert run("collect", "--fail-next", "x")[0] == 2
+    assert "must be a whole number, not 'x'" in capsys.readouterr().err
+    assert run("collect", "--drop-next", "-1")[0] == 2
+    assert "must be >= 0" in capsys.readouterr().err
+    assert run("collect", "--fail-status", "42")[0] == 2
+    assert "must be an HTTP status" in capsys.readouterr().err
     assert run("--version")[0] == 0
 
 
