@@ -125,11 +125,6 @@ class EventLogWriter:
         """The file being written now."""
         return self._stem.with_name(self._stem.name + self._suffix)
 
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` has been called."""
-        return self._closed
-
     # -- writing ------------------------------------------------------------
 
     def write(self, message: bytes) -> None:

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -266,9 +267,11 @@ def replay(
     }
     digest = fingerprint(options)
     frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
+    save: Callable[[Frontier], None] | None = None
     if checkpoint is not None and not dry_run:
+        save = partial(save_checkpoint, checkpoint, digest, options=options)
         try:  # now, not after the first batch is sent: a checkpoint that cannot be written
-            save_checkpoint(checkpoint, digest, frontier or Frontier(), options)
+            save(frontier or Frontier())
         except OSError as exc:
             raise ConfigurationError(f"cannot write the checkpoint {checkpoint}: {exc}") from None
     owned: Transport | None = None
@@ -288,9 +291,7 @@ def replay(
         on_progress=on_progress,
         on_problem=on_problem,
         stop=stop if stop is not None else threading.Event(),
-        save=None
-        if checkpoint is None or dry_run
-        else lambda f: save_checkpoint(checkpoint, digest, f, options),
+        save=save,
     )
     try:
         return run.execute(None if dry_run else transport, policy)

@@ -176,11 +176,15 @@ class SpoolEngine(Engine):
     def _deliver_batch(self, batch: list[bytes]) -> None:
         super()._deliver_batch(batch)
         self._adopt_now_and_then()
+        self._rest_if_asked()
+
+    def _rest_if_asked(self) -> None:
+        """Rest ``RETRY_PAUSE`` s if a batch went back to the spool (flush() or close() end it)."""
         with self._lock:
             if self._pause:
                 self._pause = False
                 if not self._closed:
-                    self._work.wait(RETRY_PAUSE)  # close() wakes it
+                    self._work.wait(RETRY_PAUSE)
 
     def _adopt_now_and_then(self) -> None:
         """Every ADOPT_EVERY s while sending: the files of processes that died since."""
@@ -221,10 +225,7 @@ class SpoolEngine(Engine):
                 self._close_spool()
 
     def _run(self) -> None:
-        with self._lock:
-            if self._pause and not self._closed:  # the worker before was killed mid-batch
-                self._pause = False
-                self._work.wait(RETRY_PAUSE)  # not at once at the batch it gave back
+        self._rest_if_asked()  # a worker killed mid-batch gave it back: not at once again
         try:
             super()._run()
         finally:

@@ -40,8 +40,8 @@ class StoredMessage:
     @property
     def event(self) -> str:
         """The event name of a track message, else its type."""
-        event = self.message.get("event")
-        return event if isinstance(event, str) else str(self.message.get("type", "?"))
+        name = _name(self.message)
+        return name if name is not None else str(self.message.get("type", "?"))
 
     def to_log_line(self) -> dict[str, Any]:
         """The message with ``receivedAt``, as an event-log (JSONL) line holds it."""
