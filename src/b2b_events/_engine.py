@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from . import _eventlog  # noqa: F401 - imported first, its exit handler runs after ours
 from ._accounting import Accounting, DropReason
+from ._eventlog import close_open_writers
 from ._fork import at_fork
 from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
 from ._transport import Response, Transport, send_guarded
@@ -605,12 +605,13 @@ _open_engines: weakref.WeakSet[_ClosesAtExit] = weakref.WeakSet()
 
 @atexit.register
 def _close_open_engines() -> None:
-    """Deliver what open clients still hold before the interpreter exits.
+    """Deliver what open clients still hold before the interpreter exits, then finish the logs.
 
     Runs while the daemon worker threads are still alive; an engine without one
-    sends from this thread, since new threads cannot start at shutdown. Exit
-    handlers run last registered first: this one before the event logs' (see
-    the imports), so what it sends to an ``EventLogTransport`` is written.
+    sends from this thread, since new threads cannot start at shutdown. The
+    event logs close last, so what the engines send to an ``EventLogTransport``
+    (or record) is written.
     """
     for engine in list(_open_engines):
         engine.close_at_exit()
+    close_open_writers()

@@ -13,7 +13,6 @@ the parent's buffered lines without ever flushing or closing them (a closing
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import re
@@ -28,7 +27,13 @@ from ._exceptions import ConfigurationError
 from ._fork import at_fork
 from ._transport import Response
 
-__all__ = ["LOG_SUFFIXES", "EventLogTransport", "EventLogWriter", "split_log_name"]
+__all__ = [
+    "LOG_SUFFIXES",
+    "EventLogTransport",
+    "EventLogWriter",
+    "close_open_writers",
+    "split_log_name",
+]
 
 logger = logging.getLogger("b2b_events.eventlog")
 
@@ -375,9 +380,12 @@ def _next_free_number(stem: Path, suffix: str) -> int:
 _open_writers: weakref.WeakSet[EventLogWriter] = weakref.WeakSet()
 
 
-@atexit.register
-def _close_open_writers() -> None:
-    """Finish every open log at exit: write out the buffer and the gzip trailer."""
+def close_open_writers() -> None:
+    """Finish every open log: write out the buffer and the gzip trailer.
+
+    Called at exit by the engines' handler (``_engine``), after they have sent
+    what they held.
+    """
     for writer in list(_open_writers):
         try:
             writer.close()

@@ -418,7 +418,7 @@ def test_open_logs_are_finished_at_exit(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl.gz"
     writer = EventLogWriter(path)
     writer.write(message(0))
-    eventlog._close_open_writers()  # what atexit runs
+    eventlog.close_open_writers()  # what the exit handler runs, after the engines
     assert ids(path) == ["m0"]
     assert writer not in eventlog._open_writers
 
