@@ -302,8 +302,11 @@ def test_an_outage_longer_than_the_retries_keeps_everything_on_disk(
         assert sorted(received(collector)) == sorted(ids)
 
 
-def test_tracking_during_an_outage_does_not_cut_the_rest_short(tmp_path: Path) -> None:
+def test_tracking_during_an_outage_does_not_cut_the_rest_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After a batch runs out of retries the worker rests; new events must not wake it."""
+    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 60.0)  # however slow the box
     sends: list[int] = []
 
     class Down:
@@ -324,7 +327,7 @@ def test_tracking_during_an_outage_does_not_cut_the_rest_short(tmp_path: Path) -
     for i in range(20):  # two batches' worth: every call from now on finds a batch due
         client.track.signed_in(user_id=f"u{i}", group_id="g")
     wait_for(lambda: sends, 10)
-    for i in range(50):  # the application goes on, well within the 5 s rest
+    for i in range(50):  # the application goes on, well within the rest
         client.track.signed_in(user_id=f"v{i}", group_id="g")
         time.sleep(0.01)
     assert sends == [10]  # one try, then the rest; not one try per track()
@@ -333,8 +336,11 @@ def test_tracking_during_an_outage_does_not_cut_the_rest_short(tmp_path: Path) -
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_transport_that_kills_every_worker_does_not_spin(tmp_path: Path) -> None:
+def test_a_transport_that_kills_every_worker_does_not_spin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The batch goes back to disk; its next worker rests first, as after an outage."""
+    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 60.0)  # however slow the box
     sends: list[int] = []
 
     class Stop(BaseException):  # as gevent's Timeout
@@ -352,7 +358,7 @@ def test_a_transport_that_kills_every_worker_does_not_spin(tmp_path: Path) -> No
     for i in range(20):
         client.track.signed_in(user_id=f"u{i}", group_id="g")
     wait_for(lambda: sends, 10)
-    time.sleep(1.0)  # well within the 5 s rest
+    time.sleep(1.0)  # well within the rest
     assert len(sends) == 1  # not one worker, and one traceback, after another
     assert client.stats.dropped_total == 0
     assert client.stats.pending == 20
