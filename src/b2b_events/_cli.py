@@ -36,6 +36,7 @@ from ._reader import (
     count_lines,
     display_name,
     find_event_logs,
+    is_stream,
     parse_line,
     read_raw,
 )
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--strict", action="store_true", help="track events other than the spec's ten are invalid"
     )
+    _add_skip_unreadable(check)
 
     send = commands.add_parser(
         "replay", help="re-send event logs to a Segment-compatible endpoint, resumably"
@@ -156,7 +158,16 @@ def _parser() -> argparse.ArgumentParser:
         "--max-errors", type=_count, default=100, metavar="N", help="problem lines shown (100)"
     )
     send.add_argument("--quiet", action="store_true", help="no progress, only problems and summary")
+    _add_skip_unreadable(send)
     return parser
+
+
+def _add_skip_unreadable(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip directories that cannot be listed (listed as skipped) instead of failing",
+    )
 
 
 def _whole(text: str) -> int:
@@ -316,15 +327,32 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _find(paths: Sequence[str]) -> list[str] | None:
-    """The files to read, or None (and a message) when a path is missing or holds no logs."""
+def _find(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """The files to read and the entries skipped (path, why); None (said) when unusable.
+
+    Unusable: a path is missing, a directory cannot be listed (without
+    ``--skip-unreadable``) or there are no logs.
+    """
+    paths: Sequence[str] = args.paths
     if sum(path == STDIN for path in paths) > 1:
         print("b2b-events: '-' (stdin) can be read only once", file=sys.stderr)
         return None
+    skipped: list[tuple[str, str]] = []
     try:
-        files = find_event_logs(paths)
+        files = find_event_logs(
+            paths,
+            skip_unreadable=args.skip_unreadable,
+            on_skip=lambda path, why: skipped.append((path, why)),
+        )
     except FileNotFoundError as exc:
         print(f"b2b-events: no such file or directory: {exc.filename}", file=sys.stderr)
+        return None
+    except OSError as exc:  # a directory that cannot be listed
+        print(
+            f"b2b-events: cannot list the directory {exc.filename}: {exc.strerror or exc}"
+            " (--skip-unreadable skips it)",
+            file=sys.stderr,
+        )
         return None
     if not files:
         print(
@@ -332,7 +360,12 @@ def _find(paths: Sequence[str]) -> list[str] | None:
             file=sys.stderr,
         )
         return None
-    return files
+    return files, skipped
+
+
+def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
+    """``file: skipped: why``, a line for each entry skipped."""
+    return "".join(f"{path}: skipped: {why}\n" for path, why in skipped)
 
 
 class _Tally:
@@ -412,9 +445,12 @@ class _Tally:
 
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
-    files = _find(args.paths)
-    if files is None:
+    found = _find(args)
+    if found is None:
         return 2
+    files, skipped = found
+    if not args.json:
+        out.write(_skipped_text(skipped))
     tally = _Tally(strict=args.strict, max_errors=args.max_errors)
     for file in files:
         for text in tally.read(file):
@@ -431,6 +467,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             "by_event": {name: {"valid": ok, "invalid": bad} for name, (ok, bad) in by_event},
             "errors": shown,
             "errors_truncated": invalid > len(shown),
+            "skipped": [{"path": path, "reason": why} for path, why in skipped],
         }
         out.write(json.dumps(document, indent=2) + "\n")
         return 0 if invalid == 0 else 1
@@ -439,7 +476,11 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             f"... {invalid - len(shown):,} more invalid lines (--max-errors {args.max_errors})\n"
         )
     files_text = f"{len(files):,} file" + ("s" if len(files) != 1 else "")
-    out.write(f"{lines:,} lines  {lines - invalid:,} valid  {invalid:,} invalid  in {files_text}\n")
+    skipped_text = f" ({len(skipped):,} skipped)" if skipped else ""
+    out.write(
+        f"{lines:,} lines  {lines - invalid:,} valid  {invalid:,} invalid"
+        f"  in {files_text}{skipped_text}\n"
+    )
     if by_event:
         width = max(len("event"), *(len(name) for name, _ in by_event))
         out.write(f"  {'event':<{width}}  {'valid':>11}  {'invalid':>9}\n")
@@ -531,14 +572,17 @@ class _LineCount:
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
-    files = _find(args.paths)
-    if files is None:
+    found = _find(args)
+    if found is None:
         return 2
+    files, skipped = found
     write_key = _write_key(args)
     if write_key is None:
         return 2
+    out.write(_skipped_text(skipped))
     display = progress_display(out, total=None, max_problems=args.max_errors, quiet=args.quiet)
-    counting = None if args.quiet or STDIN in files else _LineCount(files, display)
+    streams = any(is_stream(file) for file in files)  # counting would consume them: no total
+    counting = None if args.quiet or streams else _LineCount(files, display)
     stop = threading.Event()
     restore = _stop_on_signals(stop)
     try:
@@ -556,11 +600,12 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
                 checkpoint=args.checkpoint,
                 max_batch_events=args.batch_size,
                 max_errors=args.max_errors,
+                skip_unreadable=args.skip_unreadable,
                 on_progress=display.update,
                 on_problem=display.problem,
                 stop=stop,
             )
-    except (ConfigurationError, FileNotFoundError) as error:
+    except (ConfigurationError, OSError) as error:  # OSError: a path gone since _find
         display.close()
         print(f"b2b-events: {error}", file=sys.stderr)
         return 2
@@ -591,6 +636,8 @@ def _print_summary(report: ReplayReport, args: argparse.Namespace, out: TextIO) 
         f"{report.lines:,} lines  {sent}  {report.invalid:,} invalid  "
         f"{report.filtered:,} filtered out  {report.rejected:,} refused  ({timing})\n"
     )
+    if report.skipped:
+        out.write(f"{len(report.skipped):,} skipped (listed above)\n")
     if report.resumed_lines:
         out.write(f"resumed after {report.resumed_lines:,} lines done by earlier runs\n")
     if report.dry_run:

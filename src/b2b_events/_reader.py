@@ -10,8 +10,10 @@ whatever the input size; gzip is recognised by its magic bytes, not by name.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
+import stat
 import sys
 import threading
 import zlib
@@ -30,11 +32,14 @@ __all__ = [
     "display_name",
     "find_event_logs",
     "gunzip",
+    "is_stream",
     "parse_line",
     "read_event_log",
     "read_file",
     "read_raw",
 ]
+
+logger = logging.getLogger(__name__)
 
 STDIN = "-"
 """The path that means standard input."""
@@ -77,24 +82,45 @@ class UnreadableError(Exception):
     """The input cannot be read past this point (gzip truncated or corrupt, I/O error)."""
 
 
-def find_event_logs(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+def find_event_logs(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    skip_unreadable: bool = False,
+    on_skip: Callable[[str, str], object] | None = None,
+) -> list[str]:
     """Expand ``paths`` to the files to read, in order; ``-`` (stdin) is kept as is.
 
     A directory stands for every ``*.jsonl``, ``*.jsonl.gz`` and ``*.gz`` below
     it, recursively (Segment's ``segment-logs/<source>/<day>/`` layout included),
-    sorted by path; hidden files and directories are skipped. A file named
-    explicitly is read whatever its name. A file listed twice is read once.
+    sorted by path; hidden files and directories are skipped. Below a directory,
+    only regular files are read: a FIFO, a socket or a device is never opened
+    (a FIFO would block forever) but skipped and passed to ``on_skip``. A path
+    named explicitly is read whatever its name and kind: a FIFO named on the
+    command line (``<(zcat day.gz)`` in a shell) is read as a stream, like
+    ``-``. A file listed twice is read once.
+
+    Args:
+        paths: Files, directories, or ``-`` for standard input.
+        skip_unreadable: A directory that cannot be listed (permission denied)
+            is skipped and passed to ``on_skip`` instead of raising.
+        on_skip: Called with the path and why of each entry skipped; by
+            default each is logged as a warning.
 
     Raises:
         FileNotFoundError: A path does not exist.
+        OSError: A directory cannot be listed (``PermissionError`` mostly),
+            unless ``skip_unreadable``; its ``filename`` is the directory.
     """
+    skipped = on_skip if on_skip is not None else _log_skip
     found: list[str] = []
     seen: set[str] = set()
     for path in [os.fspath(p) for p in paths]:
         if path == STDIN:
             candidates = [path]
         elif os.path.isdir(path):
-            candidates = sorted(_walk(path), key=lambda name: Path(name).parts)
+            candidates = sorted(
+                _walk(path, skip_unreadable, skipped), key=lambda name: Path(name).parts
+            )
         elif os.path.exists(path):
             candidates = [path]
         else:
@@ -107,19 +133,61 @@ def find_event_logs(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     return found
 
 
-def _walk(top: str) -> Iterator[str]:
-    for root, dirs, names in os.walk(top):
+def is_stream(file: str) -> bool:
+    """True for an input that reading consumes: ``-`` (stdin), a FIFO, a device."""
+    return file == STDIN or _not_regular(file) is not None
+
+
+def _walk(top: str, skip_unreadable: bool, on_skip: Callable[[str, str], object]) -> Iterator[str]:
+    def cannot_list(error: OSError) -> None:
+        if not skip_unreadable:
+            raise error
+        on_skip(error.filename or top, f"cannot list the directory: {error.strerror or error}")
+
+    # os.walk's default onerror drops a directory it cannot list without a word (#19).
+    for root, dirs, names in os.walk(top, onerror=cannot_list):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
             if not name.startswith(".") and name.endswith((".jsonl", ".gz")):
-                yield os.path.join(root, name)
+                path = os.path.join(root, name)
+                kind = _not_regular(path)
+                if kind is None:
+                    yield path
+                else:
+                    on_skip(path, f"{kind}, not a regular file")
+
+
+def _not_regular(path: str) -> str | None:
+    """What ``path`` is when not a regular file (a FIFO, ...), else None.
+
+    A path that cannot be stat'ed (a dangling link) counts as a file: reading it
+    then reports the error in its place.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _log_skip(path: str, why: str) -> None:
+    logger.warning("b2b-events: skipped %s: %s", path, why)
 
 
 def read_event_log(*paths: str | os.PathLike[str]) -> Iterator[LogLine]:
     """Yield every non-blank line of the event logs at ``paths``, in order.
 
     Each file, directory (recursively) or ``-`` (stdin) is read as
-    ``find_event_logs`` lists them; gzip is decompressed as it streams. A line
+    ``find_event_logs`` lists them (what it skips, such as a FIFO in a
+    directory, is logged as a warning); gzip is decompressed as it streams. A line
     that cannot be used comes with its ``error`` and reading goes on; a gzip
     stream cut short (a crashed writer) gives every complete line before the
     break, then one error at the line where it breaks.
@@ -129,6 +197,7 @@ def read_event_log(*paths: str | os.PathLike[str]) -> Iterator[LogLine]:
 
     Raises:
         FileNotFoundError: A path does not exist (before anything is yielded).
+        OSError: A directory cannot be listed (before anything is yielded).
 
     Example:
         >>> for line in read_event_log("segment-logs/"):  # doctest: +SKIP
@@ -198,14 +267,16 @@ def parse_line(file: str, number: int, raw: bytes) -> LogLine | None:
 
 
 def count_lines(files: Iterable[str], stop: threading.Event | None = None) -> int | None:
-    """Count the lines of ``files`` (blank ones too), for progress; stdin is not read.
+    """Count the lines of ``files`` (blank ones too), for progress; streams are not read.
 
-    Unreadable files and truncated gzip streams count for what can be read.
+    Streams (stdin, a FIFO: ``is_stream``) are left out, since counting would
+    consume them: a caller with one among its inputs has no total. Unreadable
+    files and truncated gzip streams count for what can be read.
     Returns None when ``stop`` is set before the count is done.
     """
     total = 0
     for file in files:
-        if file == STDIN:
+        if is_stream(file):
             continue
         try:
             with _open(file) as stream:

@@ -95,6 +95,9 @@ class ReplayReport:
             with the same checkpoint starts; None once everything is settled.
         errors: ``file:line: event: path: reason`` for the first invalid or
             rejected lines (up to ``max_errors``).
+        skipped: ``path: why`` for each input entry this run skipped: what is
+            not a regular file below a directory (a FIFO), and directories
+            that cannot be listed, with ``skip_unreadable``.
     """
 
     lines: int = 0
@@ -114,6 +117,7 @@ class ReplayReport:
     stopped: str | None = None
     resume_from: str | None = None
     errors: tuple[str, ...] = field(default=())
+    skipped: tuple[str, ...] = field(default=())
 
     @property
     def undelivered(self) -> int:
@@ -176,6 +180,7 @@ def replay(
     max_retry_after: float = 60.0,
     retry_backoff: float = 0.5,
     max_errors: int = 100,
+    skip_unreadable: bool = False,
     on_progress: Callable[[ReplayReport], object] | None = None,
     on_problem: Callable[[str], object] | None = None,
     stop: threading.Event | None = None,
@@ -192,7 +197,8 @@ def replay(
 
     Args:
         paths: Files (plain or gzip), directories (every ``*.jsonl``,
-            ``*.jsonl.gz`` and ``*.gz`` below, sorted) or ``-`` for stdin.
+            ``*.jsonl.gz`` and ``*.gz`` below, sorted; what is not a regular
+            file there is skipped, never opened) or ``-`` for stdin.
         endpoint: Base URL (default ``https://api.segment.io``).
         write_key: The destination source's write key (not needed for a dry run).
         transport: Send through this instead of HTTP; you close it.
@@ -211,6 +217,8 @@ def replay(
         max_retry_after: Cap, in seconds, on the endpoint's ``Retry-After``.
         retry_backoff: Base of the exponential backoff, in seconds.
         max_errors: How many problem lines ``ReplayReport.errors`` keeps.
+        skip_unreadable: Skip a directory that cannot be listed (it is in
+            ``ReplayReport.skipped``) instead of raising.
         on_progress: Called with a report after each acknowledged batch (from
             the sender thread).
         on_problem: Called with each invalid or rejected line's description.
@@ -223,6 +231,7 @@ def replay(
     Raises:
         ConfigurationError: Options that cannot work, or a checkpoint of another replay.
         FileNotFoundError: An input path does not exist.
+        OSError: A directory cannot be listed (without ``skip_unreadable``).
         KeyboardInterrupt: Ctrl-C without ``stop`` handling; the checkpoint is
             saved first.
 
@@ -256,7 +265,12 @@ def replay(
     target = "custom transport" if transport is not None else _check_endpoint(endpoint)
     if transport is None and not dry_run and not write_key:
         raise ConfigurationError("replay needs the write key of the source to send to")
-    files = find_event_logs(paths)
+    skipped: list[str] = []
+    files = find_event_logs(
+        paths,
+        skip_unreadable=skip_unreadable,
+        on_skip=lambda path, why: skipped.append(f"{path}: {why}"),
+    )
     options = {  # what decides which messages are sent, and where: a checkpoint is for these
         "inputs": [_key(os.fspath(path)) for path in paths],
         "endpoint": target,
@@ -292,6 +306,7 @@ def replay(
         on_problem=on_problem,
         stop=stop if stop is not None else threading.Event(),
         save=save,
+        skipped=tuple(skipped),
     )
     try:
         return run.execute(None if dry_run else transport, policy)
@@ -366,8 +381,10 @@ class _Run:
         on_problem: Callable[[str], object] | None,
         stop: threading.Event,
         save: Callable[[Frontier], None] | None,
+        skipped: tuple[str, ...],
     ) -> None:
         self._files = files
+        self._skipped = skipped
         self._resume = frontier
         self._integrations = integrations
         self._events = events
@@ -681,6 +698,7 @@ class _Run:
             stopped=self._failure,
             resume_from=self._resume_from(self._acked) if final else None,
             errors=errors,
+            skipped=self._skipped,
         )
 
 

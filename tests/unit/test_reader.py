@@ -5,10 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import sys
 import threading
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 from hypothesis import given
@@ -21,6 +24,7 @@ from b2b_events._reader import (
     _line_blocks,
     count_lines,
     find_event_logs,
+    is_stream,
     read_file,
 )
 
@@ -204,6 +208,114 @@ def test_a_missing_path_raises_before_anything_is_read(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as raised:
         find_event_logs([tmp_path, tmp_path / "nope.jsonl"])
     assert raised.value.filename == str(tmp_path / "nope.jsonl")
+
+
+@pytest.fixture
+def fifo_among_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``logs/`` with two logs and a FIFO named like one; opening the FIFO fails the test.
+
+    Opening a FIFO with no writer blocks forever: the guard turns that hang
+    into a failure (``_open`` is the reader's only way to open a path).
+    """
+    logs = tmp_path / "logs"
+    (logs / "a").mkdir(parents=True)
+    (logs / "a" / "1.jsonl").write_bytes(lines_of(1, 0))
+    os.mkfifo(logs / "a" / "2.jsonl")
+    (logs / "a" / "3.jsonl").write_bytes(lines_of(1, 1))
+    real_open = reader._open
+
+    def guarded(file: str) -> BinaryIO:
+        assert not file.endswith("2.jsonl"), "the FIFO was opened"
+        return real_open(file)
+
+    monkeypatch.setattr(reader, "_open", guarded)
+    return logs
+
+
+def test_a_fifo_in_a_directory_is_skipped_and_reported_never_opened(
+    fifo_among_logs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    skipped: list[tuple[str, str]] = []
+
+    files = find_event_logs([fifo_among_logs], on_skip=lambda *entry: skipped.append(entry))
+
+    assert [Path(f).name for f in files] == ["1.jsonl", "3.jsonl"]
+    assert skipped == [
+        (str(fifo_among_logs / "a" / "2.jsonl"), "a FIFO (named pipe), not a regular file")
+    ]
+    # read_event_log says so in the log, and reads the rest.
+    with caplog.at_level("WARNING", logger="b2b_events"):
+        assert user_ids(list(read_event_log(fifo_among_logs))) == ["u0", "u1"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"b2b-events: skipped {fifo_among_logs / 'a' / '2.jsonl'}: "
+        "a FIFO (named pipe), not a regular file"
+    ]
+    assert count_lines(files) == 2
+
+
+def test_a_fifo_named_explicitly_is_read_as_a_stream_and_not_counted(tmp_path: Path) -> None:
+    fifo = tmp_path / "live.jsonl"
+    os.mkfifo(fifo)
+    (tmp_path / "file.jsonl").write_bytes(lines_of(1))
+    assert not is_stream(str(tmp_path / "file.jsonl"))
+    writer = threading.Thread(target=fifo.write_bytes, args=(lines_of(2),), daemon=True)
+    writer.start()
+
+    assert find_event_logs([fifo]) == [str(fifo)]
+    assert is_stream(str(fifo))
+    assert is_stream("-")
+    assert count_lines([str(fifo)]) == 0  # counting would consume (or block on) the pipe
+    assert user_ids(list(read_event_log(fifo))) == ["u0", "u1"]
+    writer.join()
+
+
+@pytest.fixture
+def unlistable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``logs/`` with a readable log and a sub-directory this process cannot list.
+
+    The directory is made mode 000. Root is not refused by the kernel then
+    (CAP_DAC_OVERRIDE), and the tests run as root in CI: for root only, listing
+    that one directory raises the PermissionError the kernel gives anyone else.
+    tests/integration/test_replay_cli.py has the kernel's own refusal, in a
+    process without privileges.
+    """
+    logs = tmp_path / "logs"
+    (logs / "closed").mkdir(parents=True)
+    (logs / "closed" / "x.jsonl").write_bytes(lines_of(1, 9))
+    (logs / "open.jsonl").write_bytes(lines_of(1, 0))
+    closed = logs / "closed"
+    closed.chmod(0)
+    if os.geteuid() == 0:
+        real_scandir = os.scandir
+
+        def scandir(path: Any = ".") -> Any:
+            if os.fspath(path) == str(closed):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    yield logs
+    monkeypatch.undo()
+    closed.chmod(0o755)
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error(unlistable: Path) -> None:
+    with pytest.raises(PermissionError) as raised:
+        find_event_logs([unlistable])
+    assert raised.value.filename == str(unlistable / "closed")
+    with pytest.raises(PermissionError):
+        next(read_event_log(unlistable))
+
+
+def test_a_directory_that_cannot_be_listed_is_skipped_on_request(unlistable: Path) -> None:
+    skipped: list[tuple[str, str]] = []
+
+    files = find_event_logs(
+        [unlistable], skip_unreadable=True, on_skip=lambda *entry: skipped.append(entry)
+    )
+
+    assert files == [str(unlistable / "open.jsonl")]
+    assert skipped == [(str(unlistable / "closed"), "cannot list the directory: Permission denied")]
 
 
 def test_a_file_that_cannot_be_opened_is_one_error(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -466,6 +467,27 @@ def test_a_file_that_breaks_before_the_checkpoint_is_reported_on_resume(tmp_path
     assert not again.ok
     assert again.invalid == 1
     assert again.errors == (f"{log}:1: gzip stream truncated: the file ends in the middle",)
+
+
+def test_what_is_not_a_regular_file_in_a_directory_is_skipped_and_in_the_report(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_log(logs / "a.jsonl", [archived(0)])
+    listening = socket.socket(socket.AF_UNIX)  # opening a socket file fails at once
+    listening.bind(str(logs / "b.jsonl"))
+    transport = Scripted()
+    try:
+        report = replay(logs, transport=transport)
+    finally:
+        listening.close()
+
+    assert report.ok
+    assert transport.ids() == ["m0"]
+    assert report.skipped == (f"{logs / 'b.jsonl'}: a socket, not a regular file",)
+    assert report.invalid == 0
+    assert caplog.records == []  # in the report, not (also) in the log
 
 
 def test_callbacks_that_raise_are_logged_not_fatal(
