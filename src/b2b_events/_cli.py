@@ -603,6 +603,7 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
                 skip_unreadable=args.skip_unreadable,
                 on_progress=display.update,
                 on_problem=display.problem,
+                on_retry=display.retry,
                 stop=stop,
             )
     except (ConfigurationError, OSError) as error:  # OSError: a path gone since _find

@@ -3,7 +3,9 @@
 A terminal with rich installed (the ``cli`` extra: ``pip install 'b2b-events[cli]'``)
 gets a live bar with the rate and the ETA; anything else (a pipe, a log file, a CI
 job, no rich) gets a plain line every few seconds. Problems (invalid or refused
-lines) are printed above the bar as they are found, up to a cap.
+lines) are printed above the bar as they are found, up to a cap; so are the
+retries while the endpoint fails (a line every few seconds at most), so that a
+replay waiting on a failing endpoint says so instead of sitting silent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Protocol, TextIO
 
 from ._replay import ReplayReport
 
-__all__ = ["Display", "format_progress", "progress_display"]
+__all__ = ["Display", "format_progress", "format_retry", "progress_display"]
 
 
 class Display(Protocol):
@@ -26,6 +28,10 @@ class Display(Protocol):
 
     def problem(self, text: str) -> None:
         """Show one invalid or refused line."""
+        ...
+
+    def retry(self, attempt: int, reason: str, wait: float) -> None:
+        """A request failed ``attempt`` times, last for ``reason``: next try in ``wait`` s."""
         ...
 
     def set_total(self, total: int) -> None:
@@ -53,14 +59,15 @@ def progress_display(
         total: Lines in the inputs (None when unknown: stdin).
         max_problems: Problems printed at most; the rest are only counted.
         quiet: No progress at all (problems are still printed).
-        interval: Seconds between two plain progress lines.
+        interval: Seconds between two plain progress lines, and between two
+            retry lines (plain or above the bar).
         bar: Force the bar (True) or plain lines (False); default: a bar on a terminal.
     """
     if bar is None:
         bar = not quiet and out.isatty()
     if bar:
         try:
-            return _RichDisplay(out, total=total, max_problems=max_problems)
+            return _RichDisplay(out, total=total, max_problems=max_problems, interval=interval)
         except ImportError:
             pass
     return _PlainDisplay(
@@ -84,6 +91,28 @@ class _Problems:
             if self._count == self._max + 1:
                 return f"(more problems not shown; --max-errors {self._max})"
             return None
+
+
+class _Every:
+    """Says yes at most once per ``interval`` seconds (always the first time)."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last < self._interval:
+                return False
+            self._last = now
+            return True
+
+
+def format_retry(attempt: int, reason: str, wait: float) -> str:
+    """One retry line: ``retrying: attempt 3 failed (HTTP 503); next try in 4.0 s``."""
+    return f"retrying: attempt {attempt} failed ({reason}); next try in {wait:.1f} s"
 
 
 class _Rate:
@@ -134,6 +163,7 @@ class _PlainDisplay:
         self._out = out
         self._problems = _Problems(max_problems)
         self._interval = interval
+        self._retries = _Every(interval) if interval is not None else None
         self._rate = _Rate(total)
         self._last = time.monotonic()
         self._lock = threading.Lock()
@@ -154,6 +184,10 @@ class _PlainDisplay:
         if shown is not None:
             self._write(shown)
 
+    def retry(self, attempt: int, reason: str, wait: float) -> None:
+        if self._retries is not None and self._retries.due():
+            self._write(format_retry(attempt, reason, wait))
+
     def set_total(self, total: int) -> None:
         self._rate.total = total
 
@@ -167,7 +201,9 @@ class _PlainDisplay:
 
 
 class _RichDisplay:
-    def __init__(self, out: TextIO, *, total: int | None, max_problems: int) -> None:
+    def __init__(
+        self, out: TextIO, *, total: int | None, max_problems: int, interval: float
+    ) -> None:
         # rich is optional (the `cli` extra): imported only when a bar is drawn.
         from rich.console import Console  # noqa: PLC0415
         from rich.progress import (  # noqa: PLC0415
@@ -179,6 +215,7 @@ class _RichDisplay:
         )
 
         self._problems = _Problems(max_problems)
+        self._retries = _Every(interval)
         self._rate = _Rate(total)
         columns: list[Any] = [BarColumn(), TaskProgressColumn(), MofNCompleteColumn()]
         columns += [TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}")]
@@ -195,7 +232,14 @@ class _RichDisplay:
     def problem(self, text: str) -> None:
         shown = self._problems.take(text)
         if shown is not None:
-            self._progress.console.print(shown, markup=False, highlight=False, soft_wrap=True)
+            self._print(shown)
+
+    def retry(self, attempt: int, reason: str, wait: float) -> None:
+        if self._retries.due():
+            self._print(format_retry(attempt, reason, wait))
+
+    def _print(self, text: str) -> None:
+        self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def set_total(self, total: int) -> None:
         self._rate.total = total

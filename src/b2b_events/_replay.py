@@ -183,6 +183,7 @@ def replay(
     skip_unreadable: bool = False,
     on_progress: Callable[[ReplayReport], object] | None = None,
     on_problem: Callable[[str], object] | None = None,
+    on_retry: Callable[[int, str, float], object] | None = None,
     stop: threading.Event | None = None,
 ) -> ReplayReport:
     """Re-send the messages of event logs, validated, in order, resumable.
@@ -222,6 +223,9 @@ def replay(
         on_progress: Called with a report after each acknowledged batch (from
             the sender thread).
         on_problem: Called with each invalid or rejected line's description.
+        on_retry: Called before each wait to retry a request (from the sender
+            thread) with the attempt that failed (1 for the first), what went
+            wrong (``HTTP 503``, ``ConnectError: ...``) and the wait in seconds.
         stop: Set it to stop after the batch in flight (what Ctrl-C does in
             the CLI); the checkpoint then holds what was acknowledged.
 
@@ -304,6 +308,7 @@ def replay(
         max_errors=max_errors,
         on_progress=on_progress,
         on_problem=on_problem,
+        on_retry=on_retry,
         stop=stop if stop is not None else threading.Event(),
         save=save,
         skipped=tuple(skipped),
@@ -379,6 +384,7 @@ class _Run:
         max_errors: int,
         on_progress: Callable[[ReplayReport], object] | None,
         on_problem: Callable[[str], object] | None,
+        on_retry: Callable[[int, str, float], object] | None,
         stop: threading.Event,
         save: Callable[[Frontier], None] | None,
         skipped: tuple[str, ...],
@@ -398,6 +404,7 @@ class _Run:
         self._max_errors = max_errors
         self._on_progress = on_progress
         self._on_problem = on_problem
+        self._on_retry = on_retry
         self._stop = stop
         self._save = save
         self._lock = threading.Lock()  # the acknowledged state, read by saves and progress
@@ -712,6 +719,7 @@ class _Sender(threading.Thread):
         self._transport = transport
         self._policy = policy
         self._halt = run._stop
+        self._attempt = 0  # attempts of the request in hand that failed
 
     def run(self) -> None:
         state = self._run_state
@@ -744,6 +752,7 @@ class _Sender(threading.Thread):
         self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]
     ) -> str | None:
         state = self._run_state
+        self._attempt = 0
         response = send_with_retries(
             lambda: send_guarded(self._transport, messages),
             self._policy,
@@ -783,10 +792,17 @@ class _Sender(threading.Thread):
         self._halt.wait(seconds)
 
     def _on_retry(self, response: Response, wait: float) -> None:
-        self._run_state._retries += 1
+        state = self._run_state
+        state._retries += 1
+        self._attempt += 1
         logger.info(
             "b2b-events: replay batch failed (%s), retrying in %.2f s", response.describe(), wait
         )
+        if state._on_retry is not None:
+            try:
+                state._on_retry(self._attempt, response.describe(), wait)
+            except Exception:
+                logger.exception("b2b-events: the replay retry callback failed")
 
 
 def _key(file: str) -> str:

@@ -261,7 +261,7 @@ def test_replay_starts_before_the_line_count_is_done(
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._shown = progress_display(*args, **kwargs)
             self.update, self.problem = self._shown.update, self._shown.problem
-            self.close = self._shown.close
+            self.retry, self.close = self._shown.retry, self._shown.close
 
         def set_total(self, total: int) -> None:
             totals.append(total)
@@ -391,6 +391,21 @@ def test_replay_stopped_by_a_failing_endpoint_says_where_to_resume(
     assert status == 1
     assert "stopped: the endpoint refused a batch (HTTP 501" in out
     assert f"not delivered from {path}:1 on; use --checkpoint FILE to be able to resume" in out
+
+
+def test_replay_says_it_is_retrying_while_the_endpoint_fails(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(signed_in(i) + "\n" for i in range(5)))
+    with running() as collector:
+        collector.faults.fail_next(2, status=503)
+        status, out = run("replay", str(path), "--endpoint", collector.url, "--write-key-env", key)
+        assert collector.count() == 5
+
+    assert status == 0
+    first, *_ = [line for line in out.splitlines() if line.startswith("retrying:")]
+    assert first.startswith("retrying: attempt 1 failed (HTTP 503: ")
+    assert "; next try in " in first
+    assert out.splitlines()[-1].startswith("5 lines  5 delivered")
 
 
 @pytest.mark.parametrize(

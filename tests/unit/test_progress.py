@@ -130,3 +130,39 @@ def test_plain_lines_when_rich_is_missing(monkeypatch: pytest.MonkeyPatch) -> No
     display.update(report(5, 5, 1.0))
 
     assert out.getvalue() == " 50%  5/10 lines\n"
+
+
+def test_retries_are_shown_so_a_failing_endpoint_is_not_silence() -> None:
+    out = io.StringIO()
+    display = progress_display(out, total=None, max_problems=0, interval=0)
+    display.retry(1, "HTTP 503", 0.5)
+    display.retry(2, "ConnectError: connection refused", 1.25)
+
+    assert out.getvalue().splitlines() == [
+        "retrying: attempt 1 failed (HTTP 503); next try in 0.5 s",
+        "retrying: attempt 2 failed (ConnectError: connection refused); next try in 1.2 s",
+    ]
+
+
+def test_retry_lines_are_spaced_out_the_first_shown_at_once_and_quiet_shows_none() -> None:
+    out = io.StringIO()
+    display = progress_display(out, total=None, max_problems=0, interval=3600)
+    for attempt in range(1, 6):
+        display.retry(attempt, "HTTP 503", 0.5)
+    assert out.getvalue() == "retrying: attempt 1 failed (HTTP 503); next try in 0.5 s\n"
+
+    quiet = io.StringIO()
+    progress_display(quiet, total=None, max_problems=0, quiet=True).retry(1, "HTTP 503", 0.5)
+    assert quiet.getvalue() == ""
+
+
+def test_retries_are_shown_above_the_rich_bar() -> None:
+    out = io.StringIO()
+    display = progress_display(out, total=1_000, max_problems=1, interval=3600, bar=True)
+    display.retry(1, "HTTP 429", 2.0)
+    display.retry(2, "HTTP 429", 2.0)
+    display.close()
+
+    text = out.getvalue()
+    assert "retrying: attempt 1 failed (HTTP 429); next try in 2.0 s" in text
+    assert "attempt 2" not in text

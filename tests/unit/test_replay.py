@@ -258,6 +258,29 @@ def test_retryable_failures_are_retried_with_the_same_message_ids(tmp_path: Path
     ] * 4
 
 
+def test_each_retry_is_told_with_its_attempt_reason_and_wait(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "events.jsonl", [archived(i) for i in range(4)])
+    answers = iter([Response(503), Response(429, retry_after=0.004), Response(200)] * 2)
+    told: list[tuple[int, str, float]] = []
+
+    report = replay(
+        log,
+        transport=Scripted(lambda batch: next(answers)),
+        max_batch_events=2,
+        on_retry=lambda *retry: told.append(retry),
+        retry_backoff=0.001,
+    )
+
+    assert report.ok
+    assert [(attempt, reason) for attempt, reason, _ in told] == [
+        (1, "HTTP 503"),
+        (2, "HTTP 429"),
+        (1, "HTTP 503"),  # a new request counts from 1 again
+        (2, "HTTP 429"),
+    ]
+    assert [wait for _, _, wait in told][1::2] == [0.004, 0.004]  # Retry-After
+
+
 def test_a_transport_that_raises_is_retried_as_a_failure(tmp_path: Path) -> None:
     log = write_log(tmp_path / "events.jsonl", [archived(0)])
     calls = iter([True])
@@ -495,13 +518,26 @@ def test_callbacks_that_raise_are_logged_not_fatal(
 ) -> None:
     log = write_log(tmp_path / "events.jsonl", [archived(0), "{bad"])
 
-    def broken(value: object) -> None:
+    answers = iter([Response(503)])
+
+    def broken(*values: object) -> None:
         raise ValueError("oops")
 
-    report = replay(log, transport=Scripted(), on_progress=broken, on_problem=broken)
+    report = replay(
+        log,
+        transport=Scripted(lambda batch: next(answers, Response(200))),
+        on_progress=broken,
+        on_problem=broken,
+        on_retry=broken,
+        **FAST,
+    )
 
     assert report.delivered == 1
-    assert "callback failed" in caplog.text
+    assert [r.getMessage() for r in caplog.records if "callback failed" in r.getMessage()] == [
+        "b2b-events: the replay problem callback failed",
+        "b2b-events: the replay retry callback failed",
+        "b2b-events: the replay progress callback failed",
+    ]
 
 
 @pytest.mark.parametrize(
