@@ -118,9 +118,9 @@ def find_event_logs(
         if path == STDIN:
             candidates = [path]
         elif os.path.isdir(path):
-            candidates = sorted(
-                _walk(path, skip_unreadable, skipped), key=lambda name: Path(name).parts
-            )
+            candidates, skips = _walk(path, skip_unreadable)
+            for where, why in skips:
+                skipped(where, why)
         elif os.path.exists(path):
             candidates = [path]
         else:
@@ -138,11 +138,16 @@ def is_stream(file: str) -> bool:
     return file == STDIN or _not_regular(file) is not None
 
 
-def _walk(top: str, skip_unreadable: bool, on_skip: Callable[[str, str], object]) -> Iterator[str]:
+def _walk(top: str, skip_unreadable: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """The logs below ``top`` and the entries skipped (path, why), each sorted by path."""
+    found: list[str] = []
+    skipped: list[tuple[str, str]] = []
+
     def cannot_list(error: OSError) -> None:
         if not skip_unreadable:
             raise error
-        on_skip(error.filename or top, f"cannot list the directory: {error.strerror or error}")
+        why = f"cannot list the directory: {error.strerror or error}"
+        skipped.append((error.filename or top, why))
 
     # os.walk's default onerror drops a directory it cannot list without a word (#19).
     for root, dirs, names in os.walk(top, onerror=cannot_list):
@@ -152,9 +157,13 @@ def _walk(top: str, skip_unreadable: bool, on_skip: Callable[[str, str], object]
                 path = os.path.join(root, name)
                 kind = _not_regular(path)
                 if kind is None:
-                    yield path
+                    found.append(path)
                 else:
-                    on_skip(path, f"{kind}, not a regular file")
+                    skipped.append((path, f"{kind}, not a regular file"))
+    # By path components, so that a directory's files stay together.
+    found.sort(key=lambda path: Path(path).parts)
+    skipped.sort(key=lambda skip: Path(skip[0]).parts)
+    return found, skipped
 
 
 def _not_regular(path: str) -> str | None:

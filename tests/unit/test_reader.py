@@ -253,6 +253,17 @@ def test_a_fifo_in_a_directory_is_skipped_and_reported_never_opened(
     assert count_lines(files) == 2
 
 
+def test_skipped_entries_are_reported_in_path_order(tmp_path: Path) -> None:
+    names = [f"{day}/{part}.jsonl" for day in ("d3", "d1", "d2") for part in ("z", "a", "m")]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        os.mkfifo(tmp_path / name)
+    skipped: list[str] = []
+
+    assert find_event_logs([tmp_path], on_skip=lambda path, why: skipped.append(path)) == []
+    assert skipped == sorted(str(tmp_path / name) for name in names)
+
+
 def test_a_fifo_named_explicitly_is_read_as_a_stream_and_not_counted(tmp_path: Path) -> None:
     fifo = tmp_path / "live.jsonl"
     os.mkfifo(fifo)
