@@ -435,6 +435,60 @@ def test_drop_mode_counts_oversize_and_invalid_without_raising(
     assert transport.batches == []
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def cyclic() -> dict[str, Any]:
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+    return loop
+
+
+UNSERIALIZABLE = {
+    "cyclic": lambda: {"loop": cyclic()},
+    "tuple key": lambda: {("a", 1): "x"},
+    "100k deep": lambda: {"deep": nested(100_000)},
+}
+
+
+@pytest.mark.parametrize("make", UNSERIALIZABLE.values(), ids=UNSERIALIZABLE.keys())
+def test_drop_mode_counts_properties_json_cannot_write_without_raising(
+    transport: MemoryTransport, drops: Drops, make: Any
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        client.track.signed_in(user_id="u", group_id="g", properties=make())
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert stats.dropped["invalid"] == 1
+    ((reason, (message,)),) = drops
+    assert reason == "invalid"
+    assert message["userId"] == "u"
+    assert transport.batches == []
+
+
+def test_drop_mode_keeps_what_it_can_of_a_cyclic_message(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        properties: dict[Any, Any] = {"loop": cyclic(), 2: "b"}
+        client.track.signed_in(user_id="u", group_id="g", properties=properties)
+    (message,) = drops[0][1]
+    assert message["properties"]["loop"] == {"name": "loop", "self": "<cycle>"}
+    assert message["properties"]["2"] == "b"
+
+
+@pytest.mark.parametrize("make", UNSERIALIZABLE.values(), ids=UNSERIALIZABLE.keys())
+def test_raise_mode_raises_invalid_event_error_for_the_same_properties(
+    transport: MemoryTransport, make: Any
+) -> None:
+    with client_for(transport) as client, pytest.raises(b2b_events.InvalidEventError):
+        client.track.signed_in(user_id="u", group_id="g", properties=make())
+
+
 def test_raise_mode_raises_invalid_input_and_sends_nothing(transport: MemoryTransport) -> None:
     with client_for(transport) as client:
         with pytest.raises(b2b_events.InvalidEventError, match=r"properties\.email"):
