@@ -28,6 +28,7 @@ DropReason = Literal[
     "retries_exhausted",
     "closed",
     "timeout",
+    "unconfirmed",
     "spool_error",
 ]
 """Why events were not delivered.
@@ -40,6 +41,9 @@ DropReason = Literal[
 - ``closed``: tracked after ``close()``.
 - ``timeout``: still undelivered when ``close()`` (or the exit handler) ran out of time
   (with a spool, such events stay on disk instead, for the next process).
+- ``unconfirmed``: sent, but ``close()`` (or the exit handler) ran out of time before the
+  answer came: the endpoint may have stored them. Re-sending them (same ``messageId``)
+  may make duplicates, which Segment de-duplicates.
 - ``spool_error``: the spool file could not be written (disk full, file removed).
 """
 

@@ -96,6 +96,7 @@ class _Core:
         self._settled = 0  # of those, delivered or dropped
         self._kept = 0  # of the rest, left in a spool by close() for a later process
         self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
+        self._unanswered: set[int] = set()  # of those, in a request still waiting for an answer
         # What flush() waits for: each message is numbered in the order it was accepted.
         # The memory queue holds the numbers head, head + 1, ...; in flight, by id:
         self._head = 0
@@ -293,19 +294,46 @@ class _Core:
         self._done.notify_all()
         return first
 
-    def _drop_leftovers(self) -> None:
-        """Count what is still queued or in flight as dropped (close ran out of time)."""
+    def _sending(self, batch: Sequence[bytes], sending: bool) -> None:
+        """Mark a batch as in a request (True), or as answered (False).
+
+        Not unmarked when a send is cut off (an asyncio task cancelled): close()
+        counts such messages as ``unconfirmed``, not ``timeout``.
+        """
         with self._lock:
-            leftovers = list(self._queue) + list(self._inflight.values())
+            if sending:
+                self._unanswered.update(map(id, batch))
+            else:
+                self._unanswered.difference_update(map(id, batch))
+
+    def _drop_leftovers(self) -> None:
+        """Count what is still queued or in flight as dropped (close ran out of time).
+
+        Messages in a request that got no answer yet are ``unconfirmed``: the
+        endpoint may have stored them. The rest are ``timeout``: never sent, or
+        refused with a retryable answer.
+        """
+        with self._lock:
+            sent = self._unanswered
+            leftovers = list(self._queue)
+            unconfirmed: list[bytes] = []
+            for key, message in self._inflight.items():
+                (unconfirmed if key in sent else leftovers).append(message)
             self._queue.clear()
             self._queued_bytes = 0
             self._inflight.clear()
+            self._unanswered = set()
             self._numbers.clear()
             self._head = self._accepted
-            self._settled += len(leftovers)
+            self._settled += len(leftovers) + len(unconfirmed)
             self._done.notify_all()
         self._on_progress()
         self._accounting.drop("timeout", leftovers, "close() ran out of time")
+        self._accounting.drop(
+            "unconfirmed",
+            unconfirmed,
+            "close() ran out of time waiting for the answer: the endpoint may have stored them",
+        )
 
     def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
         if self._settle(batch):
@@ -558,7 +586,7 @@ class Engine(_Core):
         if not self._begin(batch):
             return
         response = send_with_retries(
-            lambda: send_guarded(self._transport, batch),
+            lambda: self._send(batch),
             self._opts.retry,
             sleep=self._sleep,
             give_up=self._give_up,
@@ -570,6 +598,13 @@ class Engine(_Core):
         self._retry_due = 0.0
         for part in parts:
             self._deliver(part)
+
+    def _send(self, batch: list[bytes]) -> Response:
+        """One attempt, marked as unanswered while it waits (see ``_drop_leftovers``)."""
+        self._sending(batch, True)
+        response = send_guarded(self._transport, batch)
+        self._sending(batch, False)
+        return response
 
     def _submit_sync(self, data: bytes) -> None:
         with self._lock:

@@ -315,7 +315,7 @@ def test_close_without_a_started_worker_returns_at_once(transport: MemoryTranspo
     assert client.stats.tracked == 0
 
 
-def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
+def test_close_drops_queued_events_as_timeout_and_the_unanswered_send_as_unconfirmed(
     transport: MemoryTransport, drops: Drops
 ) -> None:
     client = client_for(transport, drops, max_batch_events=1)
@@ -323,13 +323,15 @@ def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
     ids = track(client, 4)
     client.close(timeout=0.2)
     stats = client.stats
-    assert stats.dropped["timeout"] == 5  # four queued and the one in flight
+    assert stats.dropped["timeout"] == 4  # never sent
+    assert stats.dropped["unconfirmed"] == 1  # sent, no answer yet: maybe stored
     assert stats.pending == 0
-    assert sorted(m["messageId"] for _, ms in drops for m in ms) == sorted([first, *ids])
+    by_reason = {reason: [m["messageId"] for m in ms] for reason, ms in drops}
+    assert by_reason == {"timeout": ids, "unconfirmed": [first]}
     transport.gate.set()  # the abandoned send finishes: not counted twice
     time.sleep(0.1)
     assert client.stats.delivered == 0
-    assert client.stats.dropped["timeout"] == 5
+    assert client.stats.dropped_total == 5
 
 
 def test_close_still_sends_the_batches_after_one_it_gave_up_on() -> None:
