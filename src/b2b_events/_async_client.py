@@ -76,7 +76,10 @@ class AsyncClient(_BaseClient):
             timeout: Seconds to wait at most.
 
         Returns:
-            True if nothing is pending any more (see ``stats`` for drops), False on timeout.
+            True if nothing is pending any more, False on timeout. True does not
+            mean delivered: events refused (a wrong write key, say) are settled
+            too. ``stats.dropped`` counts them by reason, ``stats.last_drop`` says
+            why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
         engine = self._engine

@@ -261,7 +261,7 @@ class _BaseClient:
             error = MessageTooLargeError(message.name, len(data), MAX_MESSAGE_BYTES)
             if self._raise_invalid:
                 raise error
-            self._accounting.drop("oversize", [data], str(error))
+            self._accounting.refuse("oversize", [data], str(error))
             return
         if self._record is not None:
             self._record.write(data)
@@ -272,7 +272,7 @@ class _BaseClient:
             raise error
         if self._captured and self._capture_invalid is not None:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
-        self._accounting.drop("invalid", [_invalid_as_json(data)], str(error))
+        self._accounting.refuse("invalid", [_invalid_as_json(data)], str(error))
 
     def _flush_record(self) -> None:
         if self._record is not None:
@@ -331,7 +331,10 @@ class Client(_BaseClient):
             timeout: Seconds to wait at most.
 
         Returns:
-            True if nothing is pending any more (see ``stats`` for drops), False on timeout.
+            True if nothing is pending any more, False on timeout. True does not
+            mean delivered: events refused (a wrong write key, say) are settled
+            too. ``stats.dropped`` counts them by reason, ``stats.last_drop`` says
+            why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
         return self._engine.flush(timeout)

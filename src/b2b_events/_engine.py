@@ -142,7 +142,7 @@ class _Core:
         if evicted:
             self._accounting.drop("queue_full", evicted, "queue at its limit (drop_oldest)")
         if reason is not None:
-            self._accounting.drop(reason, [data], _DROP_DETAIL[reason])
+            self._accounting.refuse(reason, [data], _DROP_DETAIL[reason])
 
     # -- storage: a deque here, a SQLite spool in SpoolEngine (lock held) ------
 
@@ -615,7 +615,7 @@ class Engine(_Core):
                 self._accounting.tracked += 1
                 self._inflight[id(data)] = data
         if closed:
-            self._accounting.drop("closed", [data], _DROP_DETAIL["closed"])
+            self._accounting.refuse("closed", [data], _DROP_DETAIL["closed"])
             return
         self._deliver_batch([data])
 

@@ -491,6 +491,41 @@ def test_raise_mode_raises_invalid_event_error_for_the_same_properties(
         client.track.signed_in(user_id="u", group_id="g", properties=make())
 
 
+def test_tracked_counts_every_event_so_drops_never_outnumber_it(
+    transport: MemoryTransport,
+) -> None:
+    client = client_for(transport, on_invalid="drop", max_queue_events=2)
+    stall(client, transport)  # one in flight
+    track(client, 3)  # two queued, one queue_full
+    client.track.signed_in(user_id="u", group_id="")  # invalid
+    client.track.signed_in(user_id="u", group_id="g", properties={"pad": "x" * 40_000})
+    transport.gate.set()
+    assert client.flush(timeout=5)
+    client.close()
+    track(client, 2)  # closed
+
+    stats = client.stats
+    assert stats.tracked == 1 + 3 + 1 + 1 + 2
+    assert stats.delivered == 3
+    assert {r: n for r, n in stats.dropped.items() if n} == {
+        "queue_full": 1,
+        "invalid": 1,
+        "oversize": 1,
+        "closed": 2,
+    }
+    assert stats.tracked == stats.delivered + stats.dropped_total + stats.pending
+
+
+def test_a_flush_after_everything_was_refused_is_true_and_stats_say_why() -> None:
+    client = client_for(MemoryTransport(status=401))
+    track(client, 3)
+    assert client.flush(timeout=5) is True  # nothing pending: settled, as refused
+    stats = client.stats
+    client.close()
+    assert (stats.tracked, stats.delivered, stats.dropped["rejected"]) == (3, 0, 3)
+    assert stats.last_drop == "rejected: HTTP 401"
+
+
 def test_raise_mode_raises_invalid_input_and_sends_nothing(transport: MemoryTransport) -> None:
     with client_for(transport) as client:
         with pytest.raises(b2b_events.InvalidEventError, match=r"properties\.email"):
