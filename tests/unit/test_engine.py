@@ -582,8 +582,10 @@ def test_drop_warnings_are_rate_limited(
 def no_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("B2B_EVENTS_WRITE_KEY", raising=False)
     b2b_events.close()
+    b2b_events._default._swap_default(None)
     yield
     b2b_events.close()
+    b2b_events._default._swap_default(None)
 
 
 @pytest.mark.usefixtures("no_default")
@@ -622,6 +624,41 @@ def test_default_client_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert "http://127.0.0.1:9" in repr(client)
     assert "env-key" not in repr(client)
     assert b2b_events.default_client() is client
+
+
+@pytest.mark.usefixtures("no_default")
+@pytest.mark.parametrize("made_by", ["init", "environment"])
+def test_after_close_module_level_track_counts_closed_drops_however_the_client_was_made(
+    monkeypatch: pytest.MonkeyPatch, made_by: str
+) -> None:
+    transport = MemoryTransport()
+    if made_by == "init":
+        b2b_events.init(transport=transport)
+    else:
+        monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "env-key")
+        monkeypatch.setattr(b2b_events._client, "_override", transport)  # no HTTP
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    client = b2b_events.default_client()
+    b2b_events.close()
+
+    b2b_events.track.signed_in(user_id="u_2", group_id="acct_1")  # neither raises nor sends
+
+    assert b2b_events.default_client() is client
+    assert client.closed
+    assert client.stats.dropped["closed"] == 1
+    assert [m["userId"] for m in transport.batches[0]] == ["u_1"]
+    assert b2b_events.flush(timeout=1) is True
+
+
+@pytest.mark.usefixtures("no_default")
+def test_init_after_close_starts_a_new_default_client(transport: MemoryTransport) -> None:
+    first = b2b_events.init(transport=MemoryTransport())
+    b2b_events.close()
+    second = b2b_events.init(transport=transport)
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    assert second is not first
+    assert b2b_events.flush(timeout=5)
+    assert len(transport.ids()) == 1
 
 
 @pytest.mark.usefixtures("no_default")
