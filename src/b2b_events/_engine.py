@@ -43,6 +43,7 @@ _CONFIG_HINT = {
     404: "no such source or path: check the endpoint (e.g. https://api.segment.io) and the key",
 }
 _REDIRECT_HINT = "the endpoint redirects: configure the URL it redirects to (https?)"
+_RETRY_WARN_EVERY = 60.0  # seconds between two warnings about failing attempts
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class _Core:
         self._close_deadline = math.inf
         self._retry_due = 0.0  # when the retry being waited for is due (0: none)
         self._misconfig_logged: set[int] = set()
+        self._retry_warned = -math.inf  # when failing attempts were last logged as a warning
+        self._retries_unwarned = 0  # failed attempts since (logged at INFO only)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -263,11 +266,25 @@ class _Core:
         return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
 
     def _on_retry(self, response: Response, wait: float) -> None:
+        """A retryable failure: the first (then one a minute) is a warning with the plan."""
         self._accounting.add_retry()
-        logger.info(
-            "b2b-events: batch failed (%s), retrying in %.2f s",
+        now = time.monotonic()
+        if now - self._retry_warned < _RETRY_WARN_EVERY:
+            self._retries_unwarned += 1
+            logger.info(
+                "b2b-events: batch failed (%s), retrying in %.2f s", response.describe(), wait
+            )
+            return
+        earlier, self._retries_unwarned, self._retry_warned = self._retries_unwarned, 0, now
+        policy = self._opts.retry
+        logger.warning(
+            "b2b-events: delivery failed (%s); retrying in %.2f s, up to %d attempts per "
+            "batch within %.0f s, with backoff; events wait in the queue meanwhile%s",
             response.describe(),
             wait,
+            policy.max_attempts,
+            policy.max_time,
+            f" ({earlier} more failed attempt(s) since the last warning)" if earlier else "",
         )
 
     def _log_misconfiguration(self, status: int) -> None:

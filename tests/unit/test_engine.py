@@ -359,6 +359,30 @@ def test_close_still_sends_the_batches_after_one_it_gave_up_on() -> None:
     assert time.monotonic() - start < 2.5  # it did not wait out the timeout doing nothing
 
 
+def test_failing_attempts_are_one_warning_with_the_retry_plan_not_one_per_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class FlakyTransport(MemoryTransport):
+        def send(self, messages: Sequence[bytes]) -> Response:
+            self.attempts = getattr(self, "attempts", 0) + 1
+            if self.attempts <= 4:
+                return Response(0, detail="ConnectError: connection refused")
+            return super().send(messages)
+
+    caplog.set_level(logging.INFO, logger="b2b_events")
+    transport = FlakyTransport()
+    with client_for(transport, max_retries=5, max_retry_time=30) as client:
+        track(client, 2)
+        assert client.flush(timeout=5)
+        assert client.stats.delivered == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert "delivery failed (ConnectError: connection refused); retrying in" in warned[0]
+    assert "up to 6 attempts per batch within 30 s" in warned[0]
+    retried = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retried) == 4  # the later attempts at INFO
+
+
 def test_a_transport_that_raises_is_retried_then_dropped(
     transport: MemoryTransport, drops: Drops
 ) -> None:
