@@ -408,6 +408,26 @@ def test_a_multiprocessing_fork_child_that_cannot_deliver_says_how_many_it_lost(
     assert "b2b-events dropped 500 event(s) (timeout" in result.stderr
 
 
+def test_drop_mode_with_cyclic_properties_counts_the_event_and_delivers_the_rest(
+    server: BatchServer,
+) -> None:
+    dropped: list[tuple[str, list[dict[str, Any]]]] = []
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+    with make_client(
+        server, on_invalid="drop", on_drop=lambda r, ms: dropped.append((r, ms))
+    ) as client:
+        good = signed_in(client, 2)
+        client.track.signed_in(user_id="cyclic", group_id="g", properties={"loop": loop})
+        assert client.flush(timeout=10)
+        stats = client.stats
+    assert sorted(server.accepted_ids()) == sorted(good)
+    assert (stats.tracked, stats.delivered, stats.dropped["invalid"]) == (3, 2, 1)
+    ((reason, (message,)),) = dropped
+    assert reason == "invalid"
+    assert message["userId"] == "cyclic"
+
+
 def test_close_wakes_a_retry_that_is_waiting(server: BatchServer) -> None:
     server.responder = lambda request: Reply(429, {"Retry-After": "30"})
     with make_client(server) as client:
