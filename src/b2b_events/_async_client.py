@@ -91,7 +91,9 @@ class AsyncClient(_BaseClient):
         """Deliver what is queued, then release the connection; later events are dropped.
 
         Idempotent. Whatever is still undelivered when ``timeout`` (default
-        ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
+        ``shutdown_timeout``) runs out is dropped with reason ``timeout``, or
+        ``unconfirmed`` if it was in a request still waiting for its answer (the
+        endpoint may have stored it).
         """
         engine = self._engine
         budget = engine.shutdown_timeout if timeout is None else timeout

@@ -343,7 +343,9 @@ class Client(_BaseClient):
         """Deliver what is queued, then release the connection; later events are dropped.
 
         Idempotent. Whatever is still undelivered when ``timeout`` (default
-        ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
+        ``shutdown_timeout``) runs out is dropped with reason ``timeout``, or
+        ``unconfirmed`` if it was in a request still waiting for its answer (the
+        endpoint may have stored it).
         """
         self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
         self._close_record()
