@@ -261,8 +261,13 @@ class HttpTransport(_HttpBase):
         return self._answer(response)
 
     def close(self) -> None:
-        """Close the connection pool if this transport created it."""
-        if self._owns_client:
+        """Close the connection pool if this transport created it, in this process.
+
+        A forked child that never sent holds its parent's pool, whose sockets are
+        the parent's connections: left alone (clients are closed at a
+        multiprocessing child's end, too).
+        """
+        if self._owns_client and self._pid == os.getpid():
             self._client.close()
 
 

@@ -329,6 +329,26 @@ def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer
     assert sorted(received) == sorted(parent_ids + report["ids"])
 
 
+def test_a_forked_child_closing_without_sending_leaves_the_parents_connections_open(
+    server: BatchServer,
+) -> None:
+    with make_client(server) as client:
+        signed_in(client, 1)
+        assert client.flush(timeout=10)  # the pool now holds a connection to the server
+        transport = client._engine._transport
+        assert isinstance(transport, b2b_events.HttpTransport)
+
+        def child() -> dict[str, Any]:
+            client.close(timeout=1)  # as at a multiprocessing child's end
+            return {"closed": transport._client.is_closed}
+
+        report = in_forked_child(child)
+        assert report == {"closed": False}
+        signed_in(client, 1)
+        assert client.flush(timeout=10)
+    assert len(server.accepted_ids()) == 2
+
+
 def test_a_child_forked_while_the_default_client_is_made_can_make_its_own(
     server: BatchServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
