@@ -251,6 +251,8 @@ class _Core:
                 return False
             for key in map(id, messages):
                 forget(key, None)
+            if self._unanswered:  # a send cut off by an exception: it is settled now
+                self._unanswered.difference_update(map(id, messages))
             self._release(messages)
             self._settled += len(messages)
             self._done.notify_all()

@@ -155,6 +155,7 @@ class SpoolEngine(Engine):
         refs = self._pop_refs(batch)
         for message in batch:
             self._inflight.pop(id(message), None)
+            self._unanswered.discard(id(message))
         self._spool.give_back(refs)
         self._queued_bytes = self._spool.size
 
