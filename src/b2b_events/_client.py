@@ -497,8 +497,8 @@ def _invalid_as_json(data: dict[str, Any]) -> bytes:
 
     Cyclic containers, non-string keys and nesting deep enough to exhaust the
     stack make ``json.dumps`` raise: such a message is copied into JSON terms
-    first (keys as strings, a cycle or anything below ``_MAX_DROP_DEPTH`` levels
-    as a marker string).
+    first (keys as strings, a cycle, or anything nested deeper than
+    ``_MAX_DROP_DEPTH`` levels, as a marker string).
     """
     try:
         return json.dumps(data, default=_as_on_the_wire).encode()

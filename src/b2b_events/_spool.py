@@ -19,8 +19,10 @@ Design: one file per process, next to the path you give, and adoption of orphans
   were killed or exited before delivering. It sends their messages first, with
   their original ``messageId``, and removes each file once it is empty on disk.
 - A file SQLite reports as corrupt (or not a database) is renamed
-  ``<name>.corrupt-<time>`` and reported: never deleted. Other errors (permissions,
-  I/O) leave it in place for a later look.
+  ``<name>.corrupt-<time>`` and reported: never deleted. A file that cannot be
+  adopted now (locked by a reader such as the sqlite3 shell, permissions, I/O) is
+  left in place, reported once and tried again at each look (the engine looks even
+  when idle, and its ``flush()`` is False while such a file's events wait).
 
 Durability: an INSERT is committed before ``track()`` returns. With WAL and
 ``synchronous=NORMAL`` the commit is in the operating system's hands when it
