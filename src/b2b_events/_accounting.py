@@ -28,6 +28,7 @@ DropReason = Literal[
     "retries_exhausted",
     "closed",
     "timeout",
+    "unconfirmed",
     "spool_error",
 ]
 """Why events were not delivered.
@@ -40,6 +41,9 @@ DropReason = Literal[
 - ``closed``: tracked after ``close()``.
 - ``timeout``: still undelivered when ``close()`` (or the exit handler) ran out of time
   (with a spool, such events stay on disk instead, for the next process).
+- ``unconfirmed``: sent, but ``close()`` (or the exit handler) ran out of time before the
+  answer came: the endpoint may have stored them. Re-sending them (same ``messageId``)
+  may make duplicates, which Segment de-duplicates.
 - ``spool_error``: the spool file could not be written (disk full, file removed).
 """
 
@@ -65,14 +69,23 @@ def _decode(message: bytes) -> dict[str, Any]:
 class DeliveryStats:
     """A snapshot of a client's counters since it was created (or since a fork).
 
+    Every event handed to the client is counted once in ``tracked`` and ends in
+    exactly one of ``delivered``, ``dropped`` or ``pending``, so
+    ``tracked == delivered + dropped_total + pending`` (with a spool, ``pending``
+    includes what ``close()`` left on disk for the next process).
+
     Attributes:
-        tracked: Events accepted into the queue (and, with a spool, those adopted from
-            earlier processes).
+        tracked: Events handed to the client: queued, or dropped on the spot
+            (``invalid``, ``oversize``, ``closed``, ``queue_full``, ``spool_error``);
+            with a spool, also those adopted from earlier processes.
         delivered: Events the endpoint acknowledged with a 2xx.
         dropped: Events given up on, by reason; every reason is present.
         pending: Events accepted and not yet delivered or dropped.
         batches: Requests that got a 2xx.
         retries: Attempts that were repeated after a retryable failure.
+        last_drop: Why the latest events were dropped, as ``reason: detail``
+            (``rejected: HTTP 401: ...``); empty if none was. A ``flush()`` that
+            returned True after everything was refused can be read here.
     """
 
     tracked: int
@@ -81,11 +94,20 @@ class DeliveryStats:
     pending: int
     batches: int
     retries: int
+    last_drop: str = ""
 
     @property
     def dropped_total(self) -> int:
         """All events dropped, whatever the reason."""
         return sum(self.dropped.values())
+
+    def __repr__(self) -> str:
+        dropped = {reason: n for reason, n in self.dropped.items() if n}
+        return (
+            f"DeliveryStats(tracked={self.tracked}, delivered={self.delivered}, "
+            f"dropped={dropped}, pending={self.pending}, batches={self.batches}, "
+            f"retries={self.retries}, last_drop={self.last_drop!r})"
+        )
 
 
 @dataclass
@@ -105,7 +127,9 @@ class Accounting:
     def reset(self) -> None:
         """Zero every counter (a forked child starts afresh)."""
         self._lock = threading.Lock()
-        self.tracked = 0
+        self.tracked = 0  # accepted: the engines count these under their own lock
+        self._refused = 0  # dropped on the spot (refuse): tracked too
+        self._last_drop = ""
         self.delivered = 0
         self.batches = 0
         self.retries = 0
@@ -123,6 +147,12 @@ class Accounting:
         with self._lock:
             self.retries += 1
 
+    def refuse(self, reason: DropReason, messages: Sequence[bytes], detail: str = "") -> None:
+        """``drop`` events that were never accepted, counting them as tracked too."""
+        with self._lock:
+            self._refused += len(messages)
+        self.drop(reason, messages, detail)
+
     def drop(self, reason: DropReason, messages: Sequence[bytes], detail: str = "") -> None:
         """Account for ``messages`` (serialized) that will not be delivered, and why.
 
@@ -135,6 +165,7 @@ class Accounting:
         now = time.monotonic()
         with self._lock:
             self._dropped[reason] += count
+            self._last_drop = f"{reason}: {detail}" if detail else reason
             pending = self._unlogged[reason]
             pending.count += count
             due = now - pending.last_log >= _LOG_EVERY
@@ -173,10 +204,11 @@ class Accounting:
         """Return the counters as a frozen ``DeliveryStats``."""
         with self._lock:
             return DeliveryStats(
-                tracked=self.tracked,
+                tracked=self.tracked + self._refused,
                 delivered=self.delivered,
                 dropped=MappingProxyType(dict(self._dropped)),
                 pending=pending,
                 batches=self.batches,
                 retries=self.retries,
+                last_drop=self._last_drop,
             )

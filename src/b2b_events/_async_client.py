@@ -76,7 +76,10 @@ class AsyncClient(_BaseClient):
             timeout: Seconds to wait at most.
 
         Returns:
-            True if nothing is pending any more (see ``stats`` for drops), False on timeout.
+            True if nothing is pending any more, False on timeout. True does not
+            mean delivered: events refused (a wrong write key, say) are settled
+            too. ``stats.dropped`` counts them by reason, ``stats.last_drop`` says
+            why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
         engine = self._engine
@@ -88,7 +91,9 @@ class AsyncClient(_BaseClient):
         """Deliver what is queued, then release the connection; later events are dropped.
 
         Idempotent. Whatever is still undelivered when ``timeout`` (default
-        ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
+        ``shutdown_timeout``) runs out is dropped with reason ``timeout``, or
+        ``unconfirmed`` if it was in a request still waiting for its answer (the
+        endpoint may have stored it).
         """
         engine = self._engine
         budget = engine.shutdown_timeout if timeout is None else timeout

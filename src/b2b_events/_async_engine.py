@@ -275,11 +275,14 @@ class AsyncEngine(_Core):
             await _wait(self._wake, remaining)
 
     async def _send_once(self, messages: Sequence[bytes]) -> Response:
+        self._sending(messages, True)  # a cancel leaves it marked: counted "unconfirmed"
         try:
-            return await self._transport.send(messages)
+            response = await self._transport.send(messages)
         except Exception as exc:  # a custom transport broke its contract: retry it
             logger.debug("b2b-events: transport raised", exc_info=True)
-            return Response(0, detail=f"{type(exc).__name__}: {exc}")
+            response = Response(0, detail=f"{type(exc).__name__}: {exc}")
+        self._sending(messages, False)
+        return response
 
     async def _deliver_batch(self, batch: list[bytes]) -> None:
         try:

@@ -24,7 +24,7 @@ from ._policy import RetryPolicy
 from ._spool import Spool, SpoolError
 from ._spool_engine import SpoolEngine
 from ._tracker import Tracker
-from ._transport import AsyncTransport, HttpTransport, Transport
+from ._transport import AsyncTransport, HttpTransport, Transport, redact_url
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
 from .events._common import iso_timestamp
@@ -261,7 +261,7 @@ class _BaseClient:
             error = MessageTooLargeError(message.name, len(data), MAX_MESSAGE_BYTES)
             if self._raise_invalid:
                 raise error
-            self._accounting.drop("oversize", [data], str(error))
+            self._accounting.refuse("oversize", [data], str(error))
             return
         if self._record is not None:
             self._record.write(data)
@@ -272,8 +272,7 @@ class _BaseClient:
             raise error
         if self._captured and self._capture_invalid is not None:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
-        raw = json.dumps(data, default=_as_on_the_wire).encode()
-        self._accounting.drop("invalid", [raw], str(error))
+        self._accounting.refuse("invalid", [_invalid_as_json(data)], str(error))
 
     def _flush_record(self) -> None:
         if self._record is not None:
@@ -294,7 +293,7 @@ class _BaseClient:
         return self._accounting.snapshot(self._engine.pending())
 
     def __repr__(self) -> str:
-        target = self._endpoint if self._endpoint is not None else "custom transport"
+        target = redact_url(self._endpoint) if self._endpoint is not None else "custom transport"
         state = "closed" if self.closed else "open"
         return f"<b2b_events.{type(self).__name__} {target} {state}>"
 
@@ -332,7 +331,10 @@ class Client(_BaseClient):
             timeout: Seconds to wait at most.
 
         Returns:
-            True if nothing is pending any more (see ``stats`` for drops), False on timeout.
+            True if nothing is pending any more, False on timeout. True does not
+            mean delivered: events refused (a wrong write key, say) are settled
+            too. ``stats.dropped`` counts them by reason, ``stats.last_drop`` says
+            why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
         return self._engine.flush(timeout)
@@ -341,7 +343,9 @@ class Client(_BaseClient):
         """Deliver what is queued, then release the connection; later events are dropped.
 
         Idempotent. Whatever is still undelivered when ``timeout`` (default
-        ``shutdown_timeout``) runs out is dropped with reason ``timeout``.
+        ``shutdown_timeout``) runs out is dropped with reason ``timeout``, or
+        ``unconfirmed`` if it was in a request still waiting for its answer (the
+        endpoint may have stored it).
         """
         self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
         self._close_record()
@@ -368,7 +372,14 @@ def _check_endpoint(endpoint: str | None) -> str:
     if url.scheme not in ("http", "https") or not url.host or url.query or url.fragment:
         raise ConfigurationError(
             f"endpoint must be a base http(s) URL such as {DEFAULT_ENDPOINT}, "
-            f"without query or fragment, not {given!r}"
+            f"without query or fragment, not {redact_url(given)!r}"
+        )
+    if url.path.rstrip("/").endswith("/v1/batch"):
+        # The client appends /v1/batch itself: this one would POST to .../v1/batch/v1/batch.
+        base = str(url.copy_with(path=url.path.rstrip("/")[: -len("/v1/batch")] or "/"))
+        raise ConfigurationError(
+            f"endpoint is the base URL, without /v1/batch (the client adds it): "
+            f"pass endpoint={redact_url(base.rstrip('/'))!r}, not {redact_url(given)!r}"
         )
     return given.strip()
 
@@ -475,6 +486,48 @@ def _at_least(name: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise ConfigurationError(f"{name} must be >= {minimum}, not {value!r}")
     return value
+
+
+_MAX_DROP_DEPTH = 64
+"""Levels of an invalid message kept for ``on_drop``; deeper values become a marker."""
+
+
+def _invalid_as_json(data: dict[str, Any]) -> bytes:
+    """An invalid message as JSON for ``on_drop``, whatever it holds; never raises.
+
+    Cyclic containers, non-string keys and nesting deep enough to exhaust the
+    stack make ``json.dumps`` raise: such a message is copied into JSON terms
+    first (keys as strings, a cycle, or anything nested deeper than
+    ``_MAX_DROP_DEPTH`` levels, as a marker string).
+    """
+    try:
+        return json.dumps(data, default=_as_on_the_wire).encode()
+    except (ValueError, TypeError, RecursionError):
+        pass
+    try:
+        return json.dumps(_json_safe(data, 0, set()), default=_as_on_the_wire).encode()
+    except Exception:  # a value whose str() raises: the hook still hears of the event
+        return json.dumps({"unserializable": repr(type(data))}).encode()
+
+
+def _json_safe(value: Any, depth: int, seen: set[int]) -> Any:
+    """``value`` with dict keys as strings, cycles and deep levels replaced by markers."""
+    if not isinstance(value, dict | list | tuple):
+        return value
+    if depth >= _MAX_DROP_DEPTH:
+        return f"<nested deeper than {_MAX_DROP_DEPTH} levels>"
+    if id(value) in seen:
+        return "<cycle>"
+    seen.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {
+                k if isinstance(k, str) else _as_on_the_wire(k): _json_safe(v, depth + 1, seen)
+                for k, v in value.items()
+            }
+        return [_json_safe(v, depth + 1, seen) for v in value]
+    finally:
+        seen.discard(id(value))
 
 
 def _as_on_the_wire(value: Any) -> Any:

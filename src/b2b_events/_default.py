@@ -3,6 +3,11 @@
 ``b2b_events.track.signed_in(...)`` builds with the default client, created by
 ``init()`` or, on first use, from ``$B2B_EVENTS_WRITE_KEY`` (and
 ``$B2B_EVENTS_ENDPOINT``). It is closed at exit like every open client.
+
+``b2b_events.close()`` closes it and keeps it, closed, as the default: however it
+was made, later module-level calls behave as on a closed ``Client`` (the events
+are counted as dropped with reason ``closed``, passed to its ``on_drop`` and
+logged), until ``init()`` makes a new one.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def init(**options: Any) -> Client:
 def default_client() -> Client:
     """Return the default client, creating it from the environment on first use.
 
+    After ``b2b_events.close()`` this is the closed client, until ``init()``.
+
     Raises:
         ConfigurationError: ``init()`` was not called and ``$B2B_EVENTS_WRITE_KEY`` is unset.
     """
@@ -108,9 +115,14 @@ def flush(timeout: float = 5.0) -> bool:
 
 
 def close(timeout: float | None = None) -> None:
-    """Close the default client, if any, and forget it. See ``Client.close``."""
-    global _default
-    with _lock:
-        client, _default = _default, None
+    """Close the default client, if any. See ``Client.close``.
+
+    It stays the default, closed: whether it came from ``init()`` or from
+    ``$B2B_EVENTS_WRITE_KEY``, module-level ``track`` (and ``identify``,
+    ``group``) then count events as dropped with reason ``closed``, as a closed
+    ``Client`` does, instead of raising or starting another client. Call
+    ``init()`` to start a new default client.
+    """
+    client = _default
     if client is not None:
         client.close(timeout)

@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -42,6 +43,7 @@ _CONFIG_HINT = {
     404: "no such source or path: check the endpoint (e.g. https://api.segment.io) and the key",
 }
 _REDIRECT_HINT = "the endpoint redirects: configure the URL it redirects to (https?)"
+_RETRY_WARN_EVERY = 60.0  # seconds between two warnings about failing attempts
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class _Core:
         self._close_deadline = math.inf
         self._retry_due = 0.0  # when the retry being waited for is due (0: none)
         self._misconfig_logged: set[int] = set()
+        self._retry_warned = -math.inf  # when failing attempts were last logged as a warning
+        self._retries_unwarned = 0  # failed attempts since (logged at INFO only)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -95,6 +99,7 @@ class _Core:
         self._settled = 0  # of those, delivered or dropped
         self._kept = 0  # of the rest, left in a spool by close() for a later process
         self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
+        self._unanswered: set[int] = set()  # of those, in a request still waiting for an answer
         # What flush() waits for: each message is numbered in the order it was accepted.
         # The memory queue holds the numbers head, head + 1, ...; in flight, by id:
         self._head = 0
@@ -140,7 +145,7 @@ class _Core:
         if evicted:
             self._accounting.drop("queue_full", evicted, "queue at its limit (drop_oldest)")
         if reason is not None:
-            self._accounting.drop(reason, [data], _DROP_DETAIL[reason])
+            self._accounting.refuse(reason, [data], _DROP_DETAIL[reason])
 
     # -- storage: a deque here, a SQLite spool in SpoolEngine (lock held) ------
 
@@ -246,6 +251,8 @@ class _Core:
                 return False
             for key in map(id, messages):
                 forget(key, None)
+            if self._unanswered:  # a send cut off by an exception: it is settled now
+                self._unanswered.difference_update(map(id, messages))
             self._release(messages)
             self._settled += len(messages)
             self._done.notify_all()
@@ -261,11 +268,25 @@ class _Core:
         return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
 
     def _on_retry(self, response: Response, wait: float) -> None:
+        """A retryable failure: the first (then one a minute) is a warning with the plan."""
         self._accounting.add_retry()
-        logger.info(
-            "b2b-events: batch failed (%s), retrying in %.2f s",
+        now = time.monotonic()
+        if now - self._retry_warned < _RETRY_WARN_EVERY:
+            self._retries_unwarned += 1
+            logger.info(
+                "b2b-events: batch failed (%s), retrying in %.2f s", response.describe(), wait
+            )
+            return
+        earlier, self._retries_unwarned, self._retry_warned = self._retries_unwarned, 0, now
+        policy = self._opts.retry
+        logger.warning(
+            "b2b-events: delivery failed (%s); retrying in %.2f s, up to %d attempts per "
+            "batch within %.0f s, with backoff; events wait in the queue meanwhile%s",
             response.describe(),
             wait,
+            policy.max_attempts,
+            policy.max_time,
+            f" ({earlier} more failed attempt(s) since the last warning)" if earlier else "",
         )
 
     def _log_misconfiguration(self, status: int) -> None:
@@ -292,19 +313,46 @@ class _Core:
         self._done.notify_all()
         return first
 
-    def _drop_leftovers(self) -> None:
-        """Count what is still queued or in flight as dropped (close ran out of time)."""
+    def _sending(self, batch: Sequence[bytes], sending: bool) -> None:
+        """Mark a batch as in a request (True), or as answered (False).
+
+        Not unmarked when a send is cut off (an asyncio task cancelled): close()
+        counts such messages as ``unconfirmed``, not ``timeout``.
+        """
         with self._lock:
-            leftovers = list(self._queue) + list(self._inflight.values())
+            if sending:
+                self._unanswered.update(map(id, batch))
+            else:
+                self._unanswered.difference_update(map(id, batch))
+
+    def _drop_leftovers(self) -> None:
+        """Count what is still queued or in flight as dropped (close ran out of time).
+
+        Messages in a request that got no answer yet are ``unconfirmed``: the
+        endpoint may have stored them. The rest are ``timeout``: never sent, or
+        refused with a retryable answer.
+        """
+        with self._lock:
+            sent = self._unanswered
+            leftovers = list(self._queue)
+            unconfirmed: list[bytes] = []
+            for key, message in self._inflight.items():
+                (unconfirmed if key in sent else leftovers).append(message)
             self._queue.clear()
             self._queued_bytes = 0
             self._inflight.clear()
+            self._unanswered = set()
             self._numbers.clear()
             self._head = self._accepted
-            self._settled += len(leftovers)
+            self._settled += len(leftovers) + len(unconfirmed)
             self._done.notify_all()
         self._on_progress()
         self._accounting.drop("timeout", leftovers, "close() ran out of time")
+        self._accounting.drop(
+            "unconfirmed",
+            unconfirmed,
+            "close() ran out of time waiting for the answer: the endpoint may have stored them",
+        )
 
     def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
         if self._settle(batch):
@@ -557,7 +605,7 @@ class Engine(_Core):
         if not self._begin(batch):
             return
         response = send_with_retries(
-            lambda: send_guarded(self._transport, batch),
+            lambda: self._send(batch),
             self._opts.retry,
             sleep=self._sleep,
             give_up=self._give_up,
@@ -570,6 +618,13 @@ class Engine(_Core):
         for part in parts:
             self._deliver(part)
 
+    def _send(self, batch: list[bytes]) -> Response:
+        """One attempt, marked as unanswered while it waits (see ``_drop_leftovers``)."""
+        self._sending(batch, True)
+        response = send_guarded(self._transport, batch)
+        self._sending(batch, False)
+        return response
+
     def _submit_sync(self, data: bytes) -> None:
         with self._lock:
             closed = self._closed
@@ -579,7 +634,7 @@ class Engine(_Core):
                 self._accounting.tracked += 1
                 self._inflight[id(data)] = data
         if closed:
-            self._accounting.drop("closed", [data], _DROP_DETAIL["closed"])
+            self._accounting.refuse("closed", [data], _DROP_DETAIL["closed"])
             return
         self._deliver_batch([data])
 
@@ -603,7 +658,6 @@ class _ClosesAtExit(Protocol):
 _open_engines: weakref.WeakSet[_ClosesAtExit] = weakref.WeakSet()
 
 
-@atexit.register
 def _close_open_engines() -> None:
     """Deliver what open clients still hold before the interpreter exits, then finish the logs.
 
@@ -615,3 +669,44 @@ def _close_open_engines() -> None:
     for engine in list(_open_engines):
         engine.close_at_exit()
     close_open_writers()
+
+
+atexit.register(_close_open_engines)
+
+# A multiprocessing child started with fork (or forkserver) ends with os._exit(),
+# so the atexit handler above never runs in it: without more, whatever its clients
+# still hold is lost without a word. Its last act before os._exit() is
+# multiprocessing.util._exit_function(), which runs the finalizers registered with
+# multiprocessing.util.Finalize (https://docs.python.org/3/library/multiprocessing.html,
+# "Contexts and start methods"; Lib/multiprocessing/process.py, BaseProcess._bootstrap).
+# The child clears the finalizers it inherits before running its target, then calls
+# the functions registered with register_after_fork: ours registers the finalizer.
+_CHILD_END_PRIORITY = 10
+"""Above 0: runs in the first round of finalizers, before the child joins its own children."""
+
+_watching = False  # the after-fork function is registered (inherited by children)
+
+
+def _watch_multiprocessing() -> None:
+    """Make multiprocessing children deliver at their end (a no-op until it is imported)."""
+    global _watching  # noqa: PLW0603
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or _watching:
+        return
+    _watching = True
+    util.register_after_fork(_close_open_engines, _deliver_at_child_end)
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None and process.parent_process() is not None:
+        _deliver_at_child_end(None)  # first imported inside a child's target: now
+
+
+def _deliver_at_child_end(_: object) -> None:
+    """In a multiprocessing child: close every open client before it ends."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:  # pragma: no branch - it called us
+        util.Finalize(None, _close_open_engines, exitpriority=_CHILD_END_PRIORITY)
+
+
+_watch_multiprocessing()
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(before=_watch_multiprocessing)

@@ -19,8 +19,10 @@ Design: one file per process, next to the path you give, and adoption of orphans
   were killed or exited before delivering. It sends their messages first, with
   their original ``messageId``, and removes each file once it is empty on disk.
 - A file SQLite reports as corrupt (or not a database) is renamed
-  ``<name>.corrupt-<time>`` and reported: never deleted. Other errors (permissions,
-  I/O) leave it in place for a later look.
+  ``<name>.corrupt-<time>`` and reported: never deleted. A file that cannot be
+  adopted now (locked by a reader such as the sqlite3 shell, permissions, I/O) is
+  left in place, reported once and tried again at each look (the engine looks even
+  when idle, and its ``flush()`` is False while such a file's events wait).
 
 Durability: an INSERT is committed before ``track()`` returns. With WAL and
 ``synchronous=NORMAL`` the commit is in the operating system's hands when it
@@ -138,6 +140,7 @@ class Spool:
         self._pattern = re.compile(rf"{re.escape(self.base.name)}\.[0-9]+\.[0-9a-f]{{8}}\.spool")
         self._adopted: list[_File] = []
         self._next_adoption = 0.0
+        self._deferred: dict[Path, str] = {}  # orphans that could not be opened yet: why
         self._handed_over = 0  # messages of abandoned orphans: left on disk for a later look
         self._own = self._create()
 
@@ -341,6 +344,31 @@ class Spool:
         """Take over the files of dead processes; return how many messages came with them."""
         return self.accept(self.scan_orphans(force=force))
 
+    @property
+    def deferred(self) -> int:
+        """Orphaned files that could not be adopted yet (locked by a reader, I/O errors).
+
+        Their events wait: each scan tries them again.
+        """
+        return len(self._deferred)
+
+    @property
+    def next_adoption(self) -> float:
+        """``time.monotonic()`` at which ``scan_orphans`` looks again (unless forced)."""
+        return self._next_adoption
+
+    def _defer(self, path: Path, exc: Exception) -> None:
+        """An orphan that cannot be adopted now: say so once, and try again at each scan."""
+        if path not in self._deferred:
+            logger.warning(
+                "b2b-events: cannot adopt spool file %s now (%s); its events wait, and "
+                "flush() returns False, until it can be: trying again every %.0f s",
+                path,
+                exc,
+                ADOPT_EVERY,
+            )
+        self._deferred[path] = str(exc)
+
     def scan_orphans(self, *, force: bool = False) -> list[_File]:
         """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
 
@@ -354,17 +382,22 @@ class Spool:
         self._next_adoption = now + ADOPT_EVERY
         mine = {self._own.path, *(f.path for f in list(self._adopted))}
         found: list[_File] = []
+        waiting = self._deferred
+        self._deferred = {}  # what this scan cannot adopt (a file removed meanwhile: gone)
         for path in sorted(self.base.parent.iterdir()):
             if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
                 _remove_stale_staging(path)
                 continue
             if path in mine or not self._pattern.fullmatch(path.name):
                 continue
+            if path in waiting:
+                self._deferred[path] = waiting[path]  # logged once, not at every look
             try:
                 orphan = self._adopt(path)
             except OSError as exc:
-                logger.warning("b2b-events: cannot look at spool file %s now: %s", path, exc)
+                self._defer(path, exc)
                 continue
+            self._deferred.pop(path, None)
             if orphan is None:
                 continue
             if orphan.count:
@@ -385,11 +418,15 @@ class Spool:
         return sum(orphan.count for orphan in orphans)
 
     def _adopt(self, path: Path) -> _File | None:
-        """Open an orphan if nobody alive holds it; None if held, unreadable or moved aside."""
+        """Open an orphan if nobody alive holds it; None if held or moved aside (corrupt).
+
+        Raises:
+            OSError: It cannot be opened or read now (try again later).
+        """
         fd = os.open(path, os.O_RDWR)
         if not _lock(fd):
             os.close(fd)
-            return None  # a live process's file
+            return None  # a live process's file: it delivers them
         db: sqlite3.Connection | None = None
         try:
             db = _connect(path)
@@ -402,8 +439,8 @@ class Spool:
             os.close(fd)  # unlocked: another look later, or by another process
             if _is_corrupt(exc):
                 self._quarantine(path, exc)
-            else:
-                logger.warning("b2b-events: cannot read spool file %s now: %s", path, exc)
+            else:  # "database is locked" (open in the sqlite3 shell, say), I/O errors
+                raise OSError(f"cannot read it: {exc}") from exc
             return None
         return _File(path, fd, db, int(count), int(size), last_id=int(last))
 

@@ -11,8 +11,10 @@ What ``close()`` cannot deliver in time stays on disk for the next process.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 
 from ._accounting import Accounting, DropReason
@@ -31,6 +33,9 @@ RETRY_PAUSE = 5.0
 
 ERROR_PAUSE = 1.0
 """Seconds the worker rests after the spool could not be read."""
+
+WRITE_ERROR_LOG_EVERY = 10.0
+"""Seconds between two error lines for failed spool writes (a full disk fails every one)."""
 
 _KEPT: frozenset[DropReason] = frozenset({"timeout", "retries_exhausted"})
 """Drop reasons that, with a spool, keep the messages on disk instead."""
@@ -56,13 +61,15 @@ class SpoolEngine(Engine):
         self._spool_closed = False
         self._refs: dict[int, Ref] = {}
         self._pause = False
+        self._write_error_logged = -math.inf
+        self._write_errors = 0  # failed writes not logged yet
         super().__init__(transport, accounting, options, batch_overhead=batch_overhead)
         # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
         # section 2.6): closed before, reopened after in the parent (its flocks stay
         # held throughout); the child opens its own file (_after_fork_in_child).
         at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent)
         found = self._spool.adopt_orphans(force=True)
-        if found:
+        if found or self._spool.deferred:  # the worker also retries files it could not adopt
             with self._lock:
                 self._accepted += found
                 self._accounting.tracked += found  # ours now: counted like our own
@@ -75,10 +82,25 @@ class SpoolEngine(Engine):
         try:
             self._spool.append(data)
         except sqlite3.Error as exc:
-            logger.error("b2b-events: cannot write to the spool %s: %s", self._spool.path, exc)
+            self._log_write_error(exc)
             return "spool_error"
         self._queued_bytes += size
         return None
+
+    def _log_write_error(self, exc: sqlite3.Error) -> None:
+        """With the lock held: one error line per ``WRITE_ERROR_LOG_EVERY`` s, with the count."""
+        self._write_errors += 1
+        now = time.monotonic()
+        if now - self._write_error_logged < WRITE_ERROR_LOG_EVERY:
+            return
+        count, self._write_errors, self._write_error_logged = self._write_errors, 0, now
+        logger.error(
+            "b2b-events: cannot write to the spool %s: %s (%d failed write(s) since the "
+            "last such message; each is a drop with reason spool_error)",
+            self._spool.path,
+            exc,
+            count,
+        )
 
     def _queue_len(self) -> int:
         return len(self._spool)
@@ -133,6 +155,7 @@ class SpoolEngine(Engine):
         refs = self._pop_refs(batch)
         for message in batch:
             self._inflight.pop(id(message), None)
+            self._unanswered.discard(id(message))
         self._spool.give_back(refs)
         self._queued_bytes = self._spool.size
 
@@ -187,20 +210,54 @@ class SpoolEngine(Engine):
                     self._work.wait(RETRY_PAUSE)
 
     def _adopt_now_and_then(self) -> None:
-        """Every ADOPT_EVERY s while sending: the files of processes that died since."""
+        """Every ADOPT_EVERY s while sending: the files of processes that died since.
+
+        Also while idle when a file could not be adopted (``_await_work``).
+        """
         if self._spool_closed:
             return
+        deferred = self._spool.deferred
         try:
             orphans = self._spool.scan_orphans()  # file I/O, outside the lock: track() goes on
         except OSError as exc:
             logger.warning("b2b-events: cannot look for orphaned spool files: %s", exc)
             return
-        if orphans:
+        if orphans or deferred:
             with self._lock:
                 found = self._spool.accept(orphans)
                 self._accepted += found
                 self._accounting.tracked += found
                 self._queued_bytes = self._spool.size
+                self._done.notify_all()  # flush() waits for deferred files
+
+    def _await_work(self, timeout: float | None) -> None:
+        # A file that could not be adopted is looked at again even when idle: its
+        # events wait, and so does flush().
+        if self._spool.deferred and not self._spool_closed and not self._closed:
+            due = self._spool.next_adoption - time.monotonic()
+            if due <= 0:
+                self._lock.release()  # as the wait would: the caller looks at the queue again
+                try:
+                    self._adopt_now_and_then()
+                finally:
+                    self._lock.acquire()
+                return
+            timeout = due if timeout is None else min(timeout, due)
+        super()._await_work(timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """As ``Engine.flush``; also False while an orphaned file could not be adopted yet."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while super().flush(deadline - time.monotonic()):
+            with self._lock:
+                if not self._spool.deferred or self._spool_closed:
+                    return True
+                self._ensure_worker()  # it retries the adoption
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done.wait(remaining)  # until a scan: then flush what it adopted
+        return False
 
     def _drop_leftovers(self) -> None:
         with self._lock:

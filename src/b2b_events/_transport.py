@@ -7,10 +7,12 @@ and the pytest plugin swap in their own transport instead of patching HTTP.
 
 from __future__ import annotations
 
+import base64
 import gzip as gzip_module
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +32,55 @@ __all__ = [
     "Response",
     "Transport",
     "parse_retry_after",
+    "redact",
+    "redact_url",
     "send_guarded",
 ]
 
 logger = logging.getLogger("b2b_events.transport")
 
 USER_AGENT = f"b2b-events/{__version__}"
+
+
+_DETAIL_CHARS = 200  # of a refusal's body, in ``Response.detail`` (and drop warnings)
+_REDACTED = "[redacted]"
+# What may carry a credential in a body or an error: an Authorization header's value,
+# a "writeKey"/"password"/"token"/... field, and long base64-like runs (base64 of
+# "KEY:" is what an endpoint echoing our headers sends back).
+_SECRETS = re.compile(
+    r"(?i)\b(?:basic|bearer)\s+[^\s\"',;]+"
+    r"|(?<=[\"'])(?:write_?key|password|secret|token|authorization|api_?key)[\"']\s*:\s*"
+    r"[\"'][^\"']*[\"']"
+    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z+/]*[0-9])[A-Za-z0-9+/]{24,}={0,2}"
+)
+_MIN_SECRET = 8  # a shorter "key" (tests, local collectors) would blank ordinary words
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if ":" in text and text[0] not in "bB":  # "writeKey": "...": keep the name
+        return text[: text.index(":") + 1] + f' "{_REDACTED}"'
+    if text[:6].lower() in ("basic ", "bearer"):
+        return text.split(None, 1)[0] + " " + _REDACTED
+    return _REDACTED
+
+
+def redact(text: str, secret: str = "") -> str:
+    """``text`` without anything that looks like a credential, for logs.
+
+    Removes ``secret`` (the write key) and its Basic-auth base64 form, Basic and
+    Bearer credentials, credential-named JSON fields and long base64-like runs.
+    """
+    if len(secret) >= _MIN_SECRET:
+        encoded = base64.b64encode(f"{secret}:".encode()).decode()
+        for form in (encoded, encoded.rstrip("="), secret):
+            text = text.replace(form, _REDACTED)
+    return _SECRETS.sub(_redact_match, text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced, for logs, errors and ``repr``."""
+    return re.sub(r"(?<=//)[^/?#@]*@", f"{_REDACTED}@", url, count=1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +91,8 @@ class Response:
         status: The HTTP status, or 0 when no response arrived (connection
             refused or reset, timeout, DNS failure).
         retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
-        detail: A short description for logs: the error, or the start of the body.
+        detail: A short description for logs: the error, or the start of the body
+            with anything that looks like a credential redacted (``redact``).
     """
 
     status: int
@@ -136,7 +182,7 @@ class _HttpBase:
             self._headers["Content-Encoding"] = "gzip"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self._url!r}, gzip={self._gzip})"
+        return f"{type(self).__name__}(url={redact_url(self._url)!r}, gzip={self._gzip})"
 
     def _body(self, messages: Sequence[bytes]) -> bytes:
         """The request body for one attempt: ``sentAt`` is stamped now."""
@@ -145,13 +191,21 @@ class _HttpBase:
             body = gzip_module.compress(body, compresslevel=1, mtime=0)
         return body
 
-    @staticmethod
-    def _failure(exc: httpx.HTTPError) -> Response:
-        return Response(0, detail=f"{type(exc).__name__}: {exc}")
+    def _failure(self, exc: httpx.HTTPError) -> Response:
+        return Response(0, detail=redact(f"{type(exc).__name__}: {exc}", self._write_key))
 
-    @staticmethod
-    def _answer(response: httpx.Response) -> Response:
-        detail = "" if response.is_success else response.text[:200]
+    def _answer(self, response: httpx.Response) -> Response:
+        detail = ""
+        if not response.is_success:
+            # A refusal's body may echo our request (headers included): whole only at
+            # DEBUG, redacted in the detail that WARNING lines show.
+            logger.debug(
+                "b2b-events: HTTP %d body: %s",
+                response.status_code,
+                redact(response.text, self._write_key),
+            )
+            detail = redact(response.text[: _DETAIL_CHARS * 2], self._write_key)
+            detail = detail[:_DETAIL_CHARS]
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return Response(response.status_code, retry_after, detail)
 
@@ -207,8 +261,13 @@ class HttpTransport(_HttpBase):
         return self._answer(response)
 
     def close(self) -> None:
-        """Close the connection pool if this transport created it."""
-        if self._owns_client:
+        """Close the connection pool if this transport created it, in this process.
+
+        A forked child that never sent holds its parent's pool, whose sockets are
+        the parent's connections: left alone (clients are closed at a
+        multiprocessing child's end, too).
+        """
+        if self._owns_client and self._pid == os.getpid():
             self._client.close()
 
 

@@ -239,7 +239,24 @@ def test_the_loop_ending_waits_no_longer_than_shutdown_timeout(server: BatchServ
     started = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - started < 2.8  # not the 3 s answer, nor the 10 s timeout
-    assert holder[0].stats.dropped["timeout"] == 1
+    assert holder[0].stats.dropped["unconfirmed"] == 1  # sent twice, never answered
+
+
+def test_aclose_counts_a_send_without_an_answer_as_unconfirmed(server: BatchServer) -> None:
+    server.script(Reply(delay=3.0))  # stored, but the answer comes after aclose() gave up
+
+    async def main() -> AsyncClient:
+        client = make(server, flush_interval=0.01, max_batch_events=1)
+        track(client, 3)
+        while not client._engine._unanswered:  # the first request, waiting for its answer
+            await asyncio.sleep(0.01)
+        await client.aclose(timeout=0.2)
+        return client
+
+    stats = asyncio.run(main()).stats
+    assert stats.dropped["unconfirmed"] == 1  # the one in the request
+    assert stats.dropped["timeout"] == 2  # never sent
+    assert stats.pending == 0
 
 
 def test_aclose_with_the_endpoint_down_drops_pending_as_timeout() -> None:

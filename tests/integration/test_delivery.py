@@ -329,6 +329,26 @@ def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer
     assert sorted(received) == sorted(parent_ids + report["ids"])
 
 
+def test_a_forked_child_closing_without_sending_leaves_the_parents_connections_open(
+    server: BatchServer,
+) -> None:
+    with make_client(server) as client:
+        signed_in(client, 1)
+        assert client.flush(timeout=10)  # the pool now holds a connection to the server
+        transport = client._engine._transport
+        assert isinstance(transport, b2b_events.HttpTransport)
+
+        def child() -> dict[str, Any]:
+            client.close(timeout=1)  # as at a multiprocessing child's end
+            return {"closed": transport._client.is_closed}
+
+        report = in_forked_child(child)
+        assert report == {"closed": False}
+        signed_in(client, 1)
+        assert client.flush(timeout=10)
+    assert len(server.accepted_ids()) == 2
+
+
 def test_a_child_forked_while_the_default_client_is_made_can_make_its_own(
     server: BatchServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -345,6 +365,87 @@ def test_a_child_forked_while_the_default_client_is_made_can_make_its_own(
         report = in_forked_child(child, timeout=20)
     assert report.get("ok"), report
     assert len(server.accepted_ids()) == 1
+
+
+_FORK_CHILD_SCRIPT = """
+import multiprocessing, sys
+from b2b_events import Client
+
+client = Client(write_key="k", endpoint=sys.argv[1], flush_interval=30, shutdown_timeout=1)
+
+def child():  # tracks, never flushes or closes; the Process ends with os._exit()
+    for i in range(500):
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join()
+sys.exit(process.exitcode)
+"""
+
+_FORK_CHILD_IMPORTS_SCRIPT = """
+import multiprocessing, os, sys
+
+def child():  # b2b_events first imported here, in the child; the default client
+    import b2b_events
+    for i in range(500):
+        b2b_events.track.signed_in(user_id=f"u{i}", group_id="g")
+
+os.environ.update(B2B_EVENTS_WRITE_KEY="k", B2B_EVENTS_ENDPOINT=sys.argv[1])
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join()
+sys.exit(process.exitcode)
+"""
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "script",
+    [_FORK_CHILD_SCRIPT, _FORK_CHILD_IMPORTS_SCRIPT],
+    ids=["client made in the parent", "default client made in the child"],
+)
+def test_a_multiprocessing_fork_child_delivers_at_its_end_without_close(
+    server: BatchServer, script: str
+) -> None:
+    result = run_script(script, server.url)
+    assert result.returncode == 0, result.stderr
+    assert len(set(server.accepted_ids())) == 500
+
+
+def test_a_multiprocessing_fork_child_that_cannot_deliver_says_how_many_it_lost() -> None:
+    result = run_script(_FORK_CHILD_SCRIPT, f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 0, result.stderr
+    assert "b2b-events dropped 500 event(s) (timeout" in result.stderr
+
+
+def test_drop_mode_with_cyclic_properties_counts_the_event_and_delivers_the_rest(
+    server: BatchServer,
+) -> None:
+    dropped: list[tuple[str, list[dict[str, Any]]]] = []
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+    with make_client(
+        server, on_invalid="drop", on_drop=lambda r, ms: dropped.append((r, ms))
+    ) as client:
+        good = signed_in(client, 2)
+        client.track.signed_in(user_id="cyclic", group_id="g", properties={"loop": loop})
+        assert client.flush(timeout=10)
+        stats = client.stats
+    assert sorted(server.accepted_ids()) == sorted(good)
+    assert (stats.tracked, stats.delivered, stats.dropped["invalid"]) == (3, 2, 1)
+    ((reason, (message,)),) = dropped
+    assert reason == "invalid"
+    assert message["userId"] == "cyclic"
 
 
 def test_close_wakes_a_retry_that_is_waiting(server: BatchServer) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -567,3 +568,43 @@ def test_a_fork_after_close_leaves_the_child_s_descriptors_alone(tmp_path: Path)
         assert in_forked_child(child) == {"ok": True}
     finally:
         os.close(lock)
+
+
+def test_an_orphan_locked_by_a_reader_is_adopted_once_it_is_free_and_flush_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("b2b_events._spool.ADOPT_EVERY", 0.05)
+    spool = tmp_path / "events.sqlite"
+    left = Tracker().signed_in(user_id="dead", group_id="g")
+    leave_orphan(spool, left.to_json())
+    (orphan,) = tmp_path.glob("*.spool")
+    reader = sqlite3.connect(orphan, isolation_level=None)  # as the sqlite3 shell would
+    reader.execute("BEGIN EXCLUSIVE")
+    try:
+        with running() as collector:
+            client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=0.01)
+            mine = client.track.signed_in(user_id="live", group_id="g").message_id
+            assert client.flush(timeout=0.5) is False  # the locked file's event waits
+            assert received(collector) == [mine]
+            reader.rollback()
+            reader.close()
+            assert client.flush(timeout=10) is True  # adopted at a later look, and sent
+            client.close()
+            assert sorted(received(collector)) == sorted([mine, left.message_id])
+    finally:
+        reader.close()
+    warned = [r for r in caplog.records if "cannot adopt spool file" in r.getMessage()]
+    assert len(warned) == 1  # once, not at every look
+
+
+def test_failed_spool_writes_log_one_error_with_the_count_not_one_per_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
+    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
+    for i in range(200):
+        client.track.signed_in(user_id=f"u{i}", group_id="g")
+    errors = [r for r in caplog.records if "cannot write to the spool" in r.getMessage()]
+    assert len(errors) == 1
+    assert client.stats.dropped["spool_error"] == 200
+    client.close(timeout=0)

@@ -271,3 +271,29 @@ def test_reset_zeroes_every_counter(clock: Clock, caplog: pytest.LogCaptureFixtu
         accounting.drop("queue_full", wire("c"))  # warns at once again
     (message,) = warnings_in(caplog)
     assert "1 dropped for this reason so far" in message
+
+
+def test_the_repr_is_readable_and_shows_only_the_reasons_that_dropped() -> None:
+    accounting = Accounting()
+    accounting.tracked = 3
+    accounting.drop("rejected", wire("a", "b"), "HTTP 401: no such key")
+
+    shown = repr(accounting.snapshot(pending=1))
+
+    assert "mappingproxy" not in shown
+    assert shown == (
+        "DeliveryStats(tracked=3, delivered=0, dropped={'rejected': 2}, pending=1, "
+        "batches=0, retries=0, last_drop='rejected: HTTP 401: no such key')"
+    )
+
+
+def test_refused_events_count_as_tracked_and_dropped() -> None:
+    accounting = Accounting()
+    accounting.tracked = 2  # accepted by an engine
+    accounting.refuse("invalid", wire("a"), "Signed In: context.groupId: required")
+
+    stats = accounting.snapshot(pending=2)
+
+    assert stats.tracked == 3
+    assert stats.dropped_total == 1
+    assert stats.last_drop == "invalid: Signed In: context.groupId: required"

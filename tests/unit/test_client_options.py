@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -149,6 +150,31 @@ def test_a_bad_endpoint_from_the_environment_is_a_configuration_error(
 def test_http_and_https_endpoints_are_accepted(endpoint: str) -> None:
     with Client(write_key="k", endpoint=endpoint) as client:
         assert endpoint in repr(client)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "base"),
+    [
+        ("http://127.0.0.1:8088/v1/batch", "http://127.0.0.1:8088"),
+        ("https://x.example.test/v1/batch/", "https://x.example.test"),
+        ("https://x.example.test/segment/v1/batch", "https://x.example.test/segment"),
+    ],
+)
+def test_an_endpoint_ending_in_v1_batch_is_refused_with_the_base_to_pass(
+    endpoint: str, base: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="without /v1/batch") as caught:
+        Client(write_key="k", endpoint=endpoint)
+    assert f"pass endpoint={base!r}" in str(caught.value)
+
+
+def test_an_endpoint_ending_in_v1_batch_from_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_ENDPOINT, "http://127.0.0.1:8088/v1/batch")
+
+    with pytest.raises(ConfigurationError, match=re.escape("'http://127.0.0.1:8088'")):
+        Client(write_key="k")
 
 
 # -- transport= excludes the HTTP options ---------------------------------------
@@ -301,3 +327,17 @@ def test_repr_from_the_environment_key_never_contains_it(monkeypatch: pytest.Mon
 def test_repr_with_a_custom_transport() -> None:
     with Client(transport=FakeTransport()) as client:
         assert "custom transport" in repr(client)
+
+
+def test_repr_hides_userinfo_in_the_endpoint() -> None:
+    with Client(write_key="k", endpoint="https://user:hunter2@x.example.test:8443") as client:
+        shown = repr(client)
+    assert "hunter2" not in shown
+    assert "user" not in shown
+    assert "x.example.test:8443" in shown
+
+
+def test_a_bad_endpoint_error_hides_its_userinfo() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Client(write_key="k", endpoint="https://user:hunter2@x.example.test/v1/batch")
+    assert "hunter2" not in str(caught.value)

@@ -315,7 +315,7 @@ def test_close_without_a_started_worker_returns_at_once(transport: MemoryTranspo
     assert client.stats.tracked == 0
 
 
-def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
+def test_close_drops_queued_events_as_timeout_and_the_unanswered_send_as_unconfirmed(
     transport: MemoryTransport, drops: Drops
 ) -> None:
     client = client_for(transport, drops, max_batch_events=1)
@@ -323,13 +323,15 @@ def test_close_drops_what_it_cannot_deliver_in_time_as_timeout(
     ids = track(client, 4)
     client.close(timeout=0.2)
     stats = client.stats
-    assert stats.dropped["timeout"] == 5  # four queued and the one in flight
+    assert stats.dropped["timeout"] == 4  # never sent
+    assert stats.dropped["unconfirmed"] == 1  # sent, no answer yet: maybe stored
     assert stats.pending == 0
-    assert sorted(m["messageId"] for _, ms in drops for m in ms) == sorted([first, *ids])
+    by_reason = {reason: [m["messageId"] for m in ms] for reason, ms in drops}
+    assert by_reason == {"timeout": ids, "unconfirmed": [first]}
     transport.gate.set()  # the abandoned send finishes: not counted twice
     time.sleep(0.1)
     assert client.stats.delivered == 0
-    assert client.stats.dropped["timeout"] == 5
+    assert client.stats.dropped_total == 5
 
 
 def test_close_still_sends_the_batches_after_one_it_gave_up_on() -> None:
@@ -355,6 +357,30 @@ def test_close_still_sends_the_batches_after_one_it_gave_up_on() -> None:
     assert sent == ["b", "c"]
     assert client.stats.dropped["timeout"] == 1  # "a": its retry was due after the deadline
     assert time.monotonic() - start < 2.5  # it did not wait out the timeout doing nothing
+
+
+def test_failing_attempts_are_one_warning_with_the_retry_plan_not_one_per_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class FlakyTransport(MemoryTransport):
+        def send(self, messages: Sequence[bytes]) -> Response:
+            self.attempts = getattr(self, "attempts", 0) + 1
+            if self.attempts <= 4:
+                return Response(0, detail="ConnectError: connection refused")
+            return super().send(messages)
+
+    caplog.set_level(logging.INFO, logger="b2b_events")
+    transport = FlakyTransport()
+    with client_for(transport, max_retries=5, max_retry_time=30) as client:
+        track(client, 2)
+        assert client.flush(timeout=5)
+        assert client.stats.delivered == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert "delivery failed (ConnectError: connection refused); retrying in" in warned[0]
+    assert "up to 6 attempts per batch within 30 s" in warned[0]
+    retried = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retried) == 4  # the later attempts at INFO
 
 
 def test_a_transport_that_raises_is_retried_then_dropped(
@@ -435,6 +461,95 @@ def test_drop_mode_counts_oversize_and_invalid_without_raising(
     assert transport.batches == []
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def cyclic() -> dict[str, Any]:
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+    return loop
+
+
+UNSERIALIZABLE = {
+    "cyclic": lambda: {"loop": cyclic()},
+    "tuple key": lambda: {("a", 1): "x"},
+    "100k deep": lambda: {"deep": nested(100_000)},
+}
+
+
+@pytest.mark.parametrize("make", UNSERIALIZABLE.values(), ids=UNSERIALIZABLE.keys())
+def test_drop_mode_counts_properties_json_cannot_write_without_raising(
+    transport: MemoryTransport, drops: Drops, make: Any
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        client.track.signed_in(user_id="u", group_id="g", properties=make())
+        assert client.flush(timeout=5)
+        stats = client.stats
+    assert stats.dropped["invalid"] == 1
+    ((reason, (message,)),) = drops
+    assert reason == "invalid"
+    assert message["userId"] == "u"
+    assert transport.batches == []
+
+
+def test_drop_mode_keeps_what_it_can_of_a_cyclic_message(
+    transport: MemoryTransport, drops: Drops
+) -> None:
+    with client_for(transport, drops, on_invalid="drop") as client:
+        properties: dict[Any, Any] = {"loop": cyclic(), 2: "b"}
+        client.track.signed_in(user_id="u", group_id="g", properties=properties)
+    (message,) = drops[0][1]
+    assert message["properties"]["loop"] == {"name": "loop", "self": "<cycle>"}
+    assert message["properties"]["2"] == "b"
+
+
+@pytest.mark.parametrize("make", UNSERIALIZABLE.values(), ids=UNSERIALIZABLE.keys())
+def test_raise_mode_raises_invalid_event_error_for_the_same_properties(
+    transport: MemoryTransport, make: Any
+) -> None:
+    with client_for(transport) as client, pytest.raises(b2b_events.InvalidEventError):
+        client.track.signed_in(user_id="u", group_id="g", properties=make())
+
+
+def test_tracked_counts_every_event_so_drops_never_outnumber_it(
+    transport: MemoryTransport,
+) -> None:
+    client = client_for(transport, on_invalid="drop", max_queue_events=2)
+    stall(client, transport)  # one in flight
+    track(client, 3)  # two queued, one queue_full
+    client.track.signed_in(user_id="u", group_id="")  # invalid
+    client.track.signed_in(user_id="u", group_id="g", properties={"pad": "x" * 40_000})
+    transport.gate.set()
+    assert client.flush(timeout=5)
+    client.close()
+    track(client, 2)  # closed
+
+    stats = client.stats
+    assert stats.tracked == 1 + 3 + 1 + 1 + 2
+    assert stats.delivered == 3
+    assert {r: n for r, n in stats.dropped.items() if n} == {
+        "queue_full": 1,
+        "invalid": 1,
+        "oversize": 1,
+        "closed": 2,
+    }
+    assert stats.tracked == stats.delivered + stats.dropped_total + stats.pending
+
+
+def test_a_flush_after_everything_was_refused_is_true_and_stats_say_why() -> None:
+    client = client_for(MemoryTransport(status=401))
+    track(client, 3)
+    assert client.flush(timeout=5) is True  # nothing pending: settled, as refused
+    stats = client.stats
+    client.close()
+    assert (stats.tracked, stats.delivered, stats.dropped["rejected"]) == (3, 0, 3)
+    assert stats.last_drop == "rejected: HTTP 401"
+
+
 def test_raise_mode_raises_invalid_input_and_sends_nothing(transport: MemoryTransport) -> None:
     with client_for(transport) as client:
         with pytest.raises(b2b_events.InvalidEventError, match=r"properties\.email"):
@@ -491,8 +606,10 @@ def test_drop_warnings_are_rate_limited(
 def no_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("B2B_EVENTS_WRITE_KEY", raising=False)
     b2b_events.close()
+    b2b_events._default._swap_default(None)
     yield
     b2b_events.close()
+    b2b_events._default._swap_default(None)
 
 
 @pytest.mark.usefixtures("no_default")
@@ -531,6 +648,41 @@ def test_default_client_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert "http://127.0.0.1:9" in repr(client)
     assert "env-key" not in repr(client)
     assert b2b_events.default_client() is client
+
+
+@pytest.mark.usefixtures("no_default")
+@pytest.mark.parametrize("made_by", ["init", "environment"])
+def test_after_close_module_level_track_counts_closed_drops_however_the_client_was_made(
+    monkeypatch: pytest.MonkeyPatch, made_by: str
+) -> None:
+    transport = MemoryTransport()
+    if made_by == "init":
+        b2b_events.init(transport=transport)
+    else:
+        monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "env-key")
+        monkeypatch.setattr(b2b_events._client, "_override", transport)  # no HTTP
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    client = b2b_events.default_client()
+    b2b_events.close()
+
+    b2b_events.track.signed_in(user_id="u_2", group_id="acct_1")  # neither raises nor sends
+
+    assert b2b_events.default_client() is client
+    assert client.closed
+    assert client.stats.dropped["closed"] == 1
+    assert [m["userId"] for m in transport.batches[0]] == ["u_1"]
+    assert b2b_events.flush(timeout=1) is True
+
+
+@pytest.mark.usefixtures("no_default")
+def test_init_after_close_starts_a_new_default_client(transport: MemoryTransport) -> None:
+    first = b2b_events.init(transport=MemoryTransport())
+    b2b_events.close()
+    second = b2b_events.init(transport=transport)
+    b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
+    assert second is not first
+    assert b2b_events.flush(timeout=5)
+    assert len(transport.ids()) == 1
 
 
 @pytest.mark.usefixtures("no_default")

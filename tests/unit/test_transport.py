@@ -359,3 +359,55 @@ def test_parse_retry_after_date_defaults_to_the_current_time() -> None:
 
     assert seconds is not None
     assert 50.0 < seconds <= 60.0
+
+
+# -- redaction --------------------------------------------------------------------
+
+LONG_KEY = "wk_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+def test_a_body_echoing_the_credentials_is_redacted_in_the_detail(
+    mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    basic = base64.b64encode(f"{LONG_KEY}:".encode()).decode()
+    echo = (
+        f'{{"message": "bad request", "headers": {{"Authorization": "Basic {basic}"}}, '
+        f'"writeKey": "{LONG_KEY}", "seen": "{basic}", "token": "t0k3n-v4lu3"}}'
+    )
+    mock.post(URL).respond(400, text=echo)
+    transport = HttpTransport(write_key=LONG_KEY, endpoint=ENDPOINT)
+    try:
+        with caplog.at_level("DEBUG", logger="b2b_events"):
+            response = transport.send(MESSAGES)
+    finally:
+        transport.close()
+
+    assert response.status == 400
+    assert "bad request" in response.detail
+    for secret in (LONG_KEY, basic, basic.rstrip("="), "t0k3n-v4lu3"):
+        assert secret not in response.detail
+        assert secret not in caplog.text
+
+
+def test_a_base64_looking_run_is_redacted_without_knowing_the_key(
+    mock: respx.MockRouter, transport: HttpTransport
+) -> None:
+    foreign = base64.b64encode(b"someone-elses-key-1234567890:").decode()
+    mock.post(URL).respond(502, text=f"upstream said: Bearer abc.def and {foreign} end")
+
+    detail = transport.send(MESSAGES).detail
+
+    assert detail.startswith("upstream said: Bearer ")
+    assert "abc.def" not in detail
+    assert foreign not in detail
+    assert detail.endswith(" end")
+
+
+def test_repr_hides_userinfo_in_the_url() -> None:
+    transport = HttpTransport(write_key="KEY", endpoint="https://user:hunter2@x.example.test")
+    try:
+        assert "hunter2" not in repr(transport)
+        assert "user" not in repr(transport)
+        assert "x.example.test/v1/batch" in repr(transport)
+    finally:
+        transport.close()

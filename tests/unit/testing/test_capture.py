@@ -54,8 +54,10 @@ class Recorder:
 def no_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(ENV_KEY, raising=False)
     b2b_events.close()
+    b2b_events._default._swap_default(None)
     yield
     b2b_events.close()
+    b2b_events._default._swap_default(None)
 
 
 def wire(event: str = "Signed In", **fields: Any) -> dict[str, Any]:
