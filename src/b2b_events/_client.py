@@ -1,8 +1,9 @@
 """``Client``: typed builders in front, the delivery engine behind.
 
 The public surface is small: ``client.track.<event>(...)``, ``client.identify``,
-``client.group``, ``flush``, ``close``, ``stats``, and the context manager. All
-the machinery (queue, worker, retries) lives in ``_engine.py``.
+``client.group``, ``client.page``, ``client.screen``, ``client.alias``, ``flush``,
+``close``, ``stats``, and the context manager. All the machinery (queue, worker,
+retries) lives in ``_engine.py``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class _BaseClient:
             for any other track event).
         identify: ``identify(user_id=..., traits=...)``, as ``Tracker.identify``.
         group: ``group(group_id=..., user_id=..., traits=...)``, as ``Tracker.group``.
+        page: ``page(name=..., category=..., properties=..., user_id=...)``, as ``Tracker.page``.
+        screen: ``screen(...)``, the arguments of ``page``, as ``Tracker.screen``.
+        alias: ``alias(user_id=..., previous_id=...)``, as ``Tracker.alias``.
     """
 
     _engine: _Core
@@ -244,6 +248,9 @@ class _BaseClient:
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
         self.group = self.track.group
+        self.page = self.track.page
+        self.screen = self.track.screen
+        self.alias = self.track.alias
 
     # -- what differs between Client and AsyncClient ------------------------
 
