@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from ._accounting import Accounting, DeliveryStats, DropHook
+from ._accounting import Accounting, DeliveryStats, DropHook, DropReason
 from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
@@ -175,7 +175,8 @@ class _BaseClient:
                 option out of range.
         """
         self._captured = _override is not None and transport is None
-        self._capture_invalid: Callable[[InvalidEventError, dict[str, Any]], object] | None = None
+        self._capture_invalid: Callable[[InvalidEventError, Mapping[str, Any]], object] | None
+        self._capture_invalid = None
         if self._captured:
             # Under test capture: no HTTP, no key needed, delivered within the call.
             transport, sync = _override, True
@@ -277,10 +278,19 @@ class _BaseClient:
     def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._raise_invalid:
             raise error
+        self._drop_invalid(error, data)
+
+    def _drop_invalid(self, error: InvalidEventError, data: Mapping[str, Any]) -> bytes:
+        """Count, log and pass on an invalid (or oversized) message; never raises.
+
+        Returns the message as JSON bytes, as ``on_drop`` got it.
+        """
         if self._captured and self._capture_invalid is not None:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
         raw = json.dumps(data, default=_as_on_the_wire).encode()
-        self._accounting.drop("invalid", [raw], str(error))
+        reason: DropReason = "oversize" if isinstance(error, MessageTooLargeError) else "invalid"
+        self._accounting.drop(reason, [raw], str(error))
+        return raw
 
     def _flush_record(self) -> None:
         if self._record is not None:

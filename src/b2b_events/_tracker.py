@@ -395,7 +395,8 @@ class Tracker:
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
-        return cast("AnyMessage", self._emit(cls, data, str(name), problems))
+        label = name if isinstance(name, str) and name else "track"  # the error names it
+        return cast("AnyMessage", self._emit(cls, data, label, problems))
 
     def identify(
         self,
