@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from jsonschema import Draft7Validator
 
 import b2b_events
-from b2b_events import Client, InvalidEventError, Tracker, validate
+from b2b_events import AsyncClient, Client, InvalidEventError, Tracker, validate
 from b2b_events.events import Alias, Identify, Message, Page, Screen, Track, json_schema
 from b2b_events.testing import capture
 
@@ -211,3 +212,16 @@ def test_a_page_assertion_that_fails_shows_the_name_it_wanted() -> None:
     assert "'Pricing' with type='page' was not tracked" in str(info.value)
     assert '-  "name": "Docs",' in str(info.value)
     assert '+  "name": "Pricing",' in str(info.value)
+
+
+def test_async_client_sends_page_screen_alias() -> None:
+    async def main() -> None:
+        async with AsyncClient() as client:
+            client.page(user_id="u_1", name="Pricing")
+            client.screen(user_id="u_1", name="Home")
+            client.alias(user_id="u_1", previous_id="a_1")
+
+    with capture() as cap:
+        asyncio.run(main())
+
+    assert [m["type"] for m in cap.messages] == ["page", "screen", "alias"]
