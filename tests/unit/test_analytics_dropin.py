@@ -14,7 +14,7 @@ from segment.analytics import Client as SegmentClient
 
 import b2b_events
 import b2b_events.analytics as dropin
-from b2b_events import ConfigurationError, InvalidEventError, Response
+from b2b_events import ConfigurationError, InvalidEventError, MessageTooLargeError, Response
 from b2b_events._client import override_transport
 from b2b_events.analytics import Client, DeliveryError
 from b2b_events.testing import capture
@@ -240,3 +240,32 @@ def test_the_module_functions_use_one_default_client_from_the_settings() -> None
             dropin.write_key = None
 
     assert [m["type"] for m in cap.messages] == ["page", "alias"]
+
+
+def test_an_oversized_message_is_reported_with_its_error_not_raised() -> None:
+    errors: list[tuple[Exception, list[dict[str, Any]]]] = []
+    with capture(strict=False) as cap:
+        client = Client("key", on_error=lambda error, batch: errors.append((error, batch)))
+        accepted, message = client.track("u_1", "Report Exported", {"blob": "x" * 40_000})
+
+    assert accepted is False
+    ((error, batch),) = errors
+    assert isinstance(error, MessageTooLargeError)
+    assert batch == [message]
+    assert message["properties"]["blob"] == "x" * 40_000
+    assert client.engine is not None
+    assert client.engine.stats.dropped["oversize"] == 1
+    assert cap.messages == []
+    assert [type(v.error) for v in cap.violations] == [MessageTooLargeError]
+
+
+def test_calls_after_join_are_counted_and_reported_as_closed() -> None:
+    errors: list[Exception] = []
+    with capture():
+        client = Client("key", on_error=lambda error, batch: errors.append(error))
+        client.join()
+        client.track("u_1", "Report Exported")
+
+    assert [(type(e), getattr(e, "reason", None)) for e in errors] == [(DeliveryError, "closed")]
+    assert client.engine is not None
+    assert client.engine.stats.dropped["closed"] == 1
