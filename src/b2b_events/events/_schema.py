@@ -43,7 +43,8 @@ def _message_class(name: str) -> type[Message]:
     except InvalidEventError:
         known = ", ".join([*SPEC_EVENTS, *CALLS])
         raise InvalidEventError(
-            name, [Problem("event", f"not a spec event nor a message type; one of: {known}")]
+            name,
+            [Problem("event", f"not a B2B SaaS spec event nor a message type; one of: {known}")],
         ) from None
 
 

@@ -268,7 +268,7 @@ def test_unknown_event_name_raises_invalid_event_error(
         known = ", ".join([*SPEC_ORDER, "track", "identify", "group", "page", "screen", "alias"])
         assert (
             str(info.value)
-            == f"{name}: event: not a spec event nor a message type; one of: {known}"
+            == f"{name}: event: not a B2B SaaS spec event nor a message type; one of: {known}"
         )
     else:
         assert str(info.value) == (
