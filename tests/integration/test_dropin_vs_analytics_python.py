@@ -279,3 +279,17 @@ def test_analytics_python_readme_examples_run_unchanged_against_the_drop_in(
     assert [str(e) for e in errors] == ["track: event: must be a string"]
     assert server.accepted() == []
     assert collector.messages() == []
+
+
+@pytest.mark.usefixtures("fresh_modules")
+def test_sync_mode_with_gzip_delivers_within_the_call(collector: Collector) -> None:
+    dropin.write_key = "test-key"
+    dropin.host = collector.url
+    dropin.sync_mode = True
+    dropin.gzip = True
+
+    dropin.track("u_1", "Signed In", {"username": "peter"}, {"groupId": "acct_1"})
+
+    (stored,) = collector.messages()  # no flush: sent in the call
+    assert stored.ok
+    assert stored.message["properties"] == {"username": "peter"}

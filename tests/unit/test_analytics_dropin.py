@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import pickle
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +18,7 @@ import b2b_events.analytics as dropin
 from b2b_events import ConfigurationError, InvalidEventError, MessageTooLargeError, Response
 from b2b_events._client import override_transport
 from b2b_events.analytics import Client, DeliveryError
+from b2b_events.analytics._client import _proxy_for
 from b2b_events.testing import capture
 
 CALLS = ("track", "identify", "group", "page", "screen", "alias", "flush", "join", "shutdown")
@@ -263,3 +265,58 @@ def test_calls_after_join_are_counted_and_reported_as_closed() -> None:
     assert [(type(e), getattr(e, "reason", None)) for e in errors] == [(DeliveryError, "closed")]
     assert client.engine is not None
     assert client.engine.stats.dropped["closed"] == 1
+
+
+def test_thread_below_one_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="thread must be >= 1"):
+        Client("key", thread=0)
+
+
+def test_log_handler_is_added_to_the_b2b_events_logger() -> None:
+    logger = logging.getLogger("b2b_events")
+    handler = logging.NullHandler()
+    try:
+        with capture():
+            Client("key", log_handler=handler)
+        assert handler in logger.handlers
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_delivery_error_pickles_with_its_reason() -> None:
+    error = pickle.loads(pickle.dumps(DeliveryError("rejected")))
+
+    assert (type(error), error.reason, str(error)) == (
+        DeliveryError,
+        "rejected",
+        "events dropped: rejected",
+    )
+
+
+@pytest.mark.parametrize(
+    ("proxies", "host", "expected"),
+    [
+        (None, None, None),
+        ({"https": "http://proxy:3128"}, None, "http://proxy:3128"),
+        ({"https": "http://s:1", "http": "http://p:2"}, "http://127.0.0.1:8088", "http://p:2"),
+        ({"all": "http://a:1"}, "https://api.segment.io", "http://a:1"),
+        ({"http": "http://p:2"}, "https://api.segment.io", None),
+    ],
+)
+def test_proxies_pick_the_proxy_requests_would_use_for_the_host(
+    proxies: dict[str, str] | None, host: str | None, expected: str | None
+) -> None:
+    assert _proxy_for(proxies, host) == expected
+
+
+def test_the_module_join_stops_the_default_client() -> None:
+    with capture():
+        dropin.write_key = "key"
+        try:
+            dropin.identify("u_1")
+            dropin.join()
+        finally:
+            dropin.write_key = None
+        assert dropin.default_client is not None
+        assert dropin.default_client.engine is not None
+        assert dropin.default_client.engine.closed
