@@ -14,7 +14,18 @@ from __future__ import annotations
 from ._accounting import DROP_REASONS, DeliveryStats, DropReason
 from ._async_client import AsyncClient
 from ._client import Client
-from ._default import close, default_client, flush, group, identify, init, track
+from ._default import (
+    alias,
+    close,
+    default_client,
+    flush,
+    group,
+    identify,
+    init,
+    page,
+    screen,
+    track,
+)
 from ._eventlog import EventLogTransport
 from ._exceptions import (
     B2BEventsError,
@@ -51,14 +62,17 @@ __all__ = [
     "Tracker",
     "Transport",
     "__version__",
+    "alias",
     "close",
     "default_client",
     "flush",
     "group",
     "identify",
     "init",
+    "page",
     "read_event_log",
     "replay",
+    "screen",
     "track",
     "validate",
 ]

@@ -1,22 +1,23 @@
 """``Client``: typed builders in front, the delivery engine behind.
 
 The public surface is small: ``client.track.<event>(...)``, ``client.identify``,
-``client.group``, ``flush``, ``close``, ``stats``, and the context manager. All
-the machinery (queue, worker, retries) lives in ``_engine.py``.
+``client.group``, ``client.page``, ``client.screen``, ``client.alias``, ``flush``,
+``close``, ``stats``, and the context manager. All the machinery (queue, worker,
+retries) lives in ``_engine.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from ._accounting import Accounting, DeliveryStats, DropHook
+from ._accounting import Accounting, DeliveryStats, DropHook, DropReason
 from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
@@ -72,6 +73,9 @@ class _BaseClient:
             for any other track event).
         identify: ``identify(user_id=..., traits=...)``, as ``Tracker.identify``.
         group: ``group(group_id=..., user_id=..., traits=...)``, as ``Tracker.group``.
+        page: ``page(name=..., category=..., properties=..., user_id=...)``, as ``Tracker.page``.
+        screen: ``screen(...)``, the arguments of ``page``, as ``Tracker.screen``.
+        alias: ``alias(user_id=..., previous_id=...)``, as ``Tracker.alias``.
     """
 
     _engine: _Core
@@ -171,7 +175,8 @@ class _BaseClient:
                 option out of range.
         """
         self._captured = _override is not None and transport is None
-        self._capture_invalid: Callable[[InvalidEventError, dict[str, Any]], object] | None = None
+        self._capture_invalid: Callable[[InvalidEventError, Mapping[str, Any]], object] | None
+        self._capture_invalid = None
         if self._captured:
             # Under test capture: no HTTP, no key needed, delivered within the call.
             transport, sync = _override, True
@@ -244,6 +249,9 @@ class _BaseClient:
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
         self.group = self.track.group
+        self.page = self.track.page
+        self.screen = self.track.screen
+        self.alias = self.track.alias
 
     # -- what differs between Client and AsyncClient ------------------------
 
@@ -270,9 +278,19 @@ class _BaseClient:
     def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._raise_invalid:
             raise error
+        self._drop_invalid(error, data)
+
+    def _drop_invalid(self, error: InvalidEventError, data: Mapping[str, Any]) -> bytes:
+        """Count, log and pass on an invalid (or oversized) message; never raises.
+
+        Returns the message as JSON bytes, as ``on_drop`` got it.
+        """
         if self._captured and self._capture_invalid is not None:
             self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
-        self._accounting.refuse("invalid", [_invalid_as_json(data)], str(error))
+        raw = _invalid_as_json(data)
+        reason: DropReason = "oversize" if isinstance(error, MessageTooLargeError) else "invalid"
+        self._accounting.refuse(reason, [raw], str(error))
+        return raw
 
     def _flush_record(self) -> None:
         if self._record is not None:
@@ -492,7 +510,7 @@ _MAX_DROP_DEPTH = 64
 """Levels of an invalid message kept for ``on_drop``; deeper values become a marker."""
 
 
-def _invalid_as_json(data: dict[str, Any]) -> bytes:
+def _invalid_as_json(data: Mapping[str, Any]) -> bytes:
     """An invalid message as JSON for ``on_drop``, whatever it holds; never raises.
 
     Cyclic containers, non-string keys and nesting deep enough to exhaust the

@@ -21,7 +21,18 @@ from ._exceptions import ConfigurationError, InvalidEventError
 from ._tracker import Tracker
 from .events import Message
 
-__all__ = ["close", "default_client", "flush", "group", "identify", "init", "track"]
+__all__ = [
+    "alias",
+    "close",
+    "default_client",
+    "flush",
+    "group",
+    "identify",
+    "init",
+    "page",
+    "screen",
+    "track",
+]
 
 _lock = threading.Lock()
 _default: Client | None = None
@@ -106,6 +117,9 @@ track = Tracker(sink=_submit, on_invalid=_handle_invalid)
 
 identify = track.identify
 group = track.group
+page = track.page
+screen = track.screen
+alias = track.alias
 
 
 def flush(timeout: float = 5.0) -> bool:

@@ -1,4 +1,4 @@
-"""Typed builders: one keyword-only method per B2B SaaS event, plus identify and group.
+"""Typed builders: one keyword-only method per B2B SaaS event, plus Segment's other calls.
 
 A ``Tracker`` validates at the call site and hands each valid message to a sink:
 a list's ``append`` in tests, the delivery engine in a ``Client``. Nothing invalid
@@ -21,11 +21,14 @@ from .events import (
     AccountCreated,
     AccountDeleted,
     AccountRemovedUser,
+    Alias,
     AnyMessage,
     Group,
     Identify,
     InviteSent,
     Message,
+    Page,
+    Screen,
     SignedIn,
     SignedOut,
     SignedUp,
@@ -37,6 +40,7 @@ from .events import (
 from .events._common import Library, new_message_id, now
 from .events._errors import invalid_event_error
 from .events._validate import VALIDATORS
+from .events._values import jsonify_message
 
 __all__ = ["LIBRARY", "Sink", "Tracker"]
 
@@ -118,6 +122,9 @@ class Tracker:
         try:
             message: M = VALIDATORS[cls](data)
         except ValidationError as exc:
+            converted = jsonify_message(data)  # dates, Decimal, UUID: off the hot path
+            if converted is not None:
+                return self._emit(cls, converted, name, problems)
             error = invalid_event_error(name, exc, data, before=problems)
         else:
             if not problems:
@@ -388,7 +395,8 @@ class Tracker:
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
-        return cast("AnyMessage", self._emit(cls, data, str(name), problems))
+        label = name if isinstance(name, str) and name else "track"  # the error names it
+        return cast("AnyMessage", self._emit(cls, data, label, problems))
 
     def identify(
         self,
@@ -437,6 +445,73 @@ class Tracker:
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Group, data, "group", problems)
+
+    def page(
+        self,
+        *,
+        name: str | None = None,
+        category: str | None = None,
+        properties: JsonMap | None = None,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> Page:
+        """Send ``page``: a web page viewed, e.g. ``page(name="Pricing", user_id="u_1")``.
+
+        Page's reserved ``properties`` are ``url``, ``path``, ``referrer``,
+        ``title`` and ``search``. ``group_id``, if given, goes in ``context.groupId``.
+        """
+        return cast("Page", self._view(Page, locals()))
+
+    def screen(
+        self,
+        *,
+        name: str | None = None,
+        category: str | None = None,
+        properties: JsonMap | None = None,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> Screen:
+        """Send ``screen``: a mobile app screen viewed; the arguments of ``page``."""
+        return cast("Screen", self._view(Screen, locals()))
+
+    def alias(
+        self,
+        *,
+        user_id: str,
+        previous_id: str,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> Alias:
+        """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``."""
+        problems: list[Problem] = []
+        data = self._envelope({**locals(), "anonymous_id": None}, problems)
+        data["type"] = "alias"
+        data["previousId"] = previous_id
+        return self._emit(Alias, data, "alias", problems)
+
+    def _view(self, cls: type[Page | Screen], args: dict[str, Any]) -> Page | Screen:
+        """A page or a screen (the same fields) from its builder's arguments."""
+        problems: list[Problem] = []
+        data = self._envelope(args, problems)
+        kind = data["type"] = cls.model_fields["type"].default
+        for key in ("name", "category"):
+            if args[key] is not None:
+                data[key] = args[key]
+        properties = _object(args["properties"], "properties", problems)
+        data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
+        return self._emit(cls, data, kind, problems)
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:

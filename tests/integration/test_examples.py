@@ -111,3 +111,20 @@ def test_fastapi_app_tracks_on_signup_and_flushes_on_shutdown(
     assert message["event"] == "Signed Up"
     assert message["context"]["groupId"] == "acct_1"
     assert message["properties"] == {"email": "a@example.com", "type": "organic"}
+
+
+def test_analytics_dropin_sends_analytics_python_calls_into_the_collector() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "analytics_dropin.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "on_error: Signed In: context.groupId: required (1 message)"
+    assert lines[1:] == [
+        f"{name} ok=True"
+        for name in ("identify", "group", "Signed Up", "Report Exported", "page", "screen")
+    ] + ["alias ok=True"]

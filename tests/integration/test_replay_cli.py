@@ -530,7 +530,7 @@ def edge_lines() -> list[str]:
         signed_in(3, properties={"x": float("nan")}),  # NaN: not JSON's, invalid
         signed_in(4, integrations={"All": float("inf")}),  # Infinity: invalid
         signed_in(5)[:-1] + ', "x": 1e400}',  # a number that overflows to infinity: invalid
-        signed_in(6, type="page"),  # not a type b2b-events knows: invalid
+        signed_in(6, type="pageview"),  # not a Segment type: invalid
         signed_in(7, event=7),  # event not a string: invalid
         signed_in(8, event="Report Exported"),  # outside the spec: valid, invalid if strict
         signed_in(9, type="group", event=None, groupId="acct_1"),  # valid group

@@ -7,6 +7,7 @@ import importlib
 import pytest
 
 import b2b_events
+import b2b_events.analytics
 import b2b_events.events
 
 
@@ -32,14 +33,17 @@ def test_top_level_public_names_are_pinned() -> None:
         "Tracker",
         "Transport",
         "__version__",
+        "alias",
         "close",
         "default_client",
         "flush",
         "group",
         "identify",
         "init",
+        "page",
         "read_event_log",
         "replay",
+        "screen",
         "track",
         "validate",
     ]
@@ -55,6 +59,7 @@ def test_events_public_names_are_pinned() -> None:
         "AccountDeletedProperties",
         "AccountRemovedUser",
         "AccountRemovedUserProperties",
+        "Alias",
         "AnyMessage",
         "B2BContext",
         "B2BEvent",
@@ -65,8 +70,10 @@ def test_events_public_names_are_pinned() -> None:
         "InviteSentProperties",
         "Library",
         "Message",
+        "Page",
         "Properties",
         "SPEC_EVENTS",
+        "Screen",
         "SignedIn",
         "SignedInProperties",
         "SignedOut",
@@ -87,7 +94,37 @@ def test_events_public_names_are_pinned() -> None:
     ]
 
 
-@pytest.mark.parametrize("module_name", ["b2b_events", "b2b_events.events"])
+def test_analytics_drop_in_public_names_are_pinned() -> None:
+    assert sorted(b2b_events.analytics.__all__) == [
+        "Client",
+        "DeliveryError",
+        "ErrorHook",
+        "alias",
+        "debug",
+        "default_client",
+        "flush",
+        "group",
+        "gzip",
+        "host",
+        "identify",
+        "join",
+        "max_queue_size",
+        "max_retries",
+        "on_error",
+        "page",
+        "screen",
+        "send",
+        "shutdown",
+        "sync_mode",
+        "timeout",
+        "track",
+        "upload_interval",
+        "upload_size",
+        "write_key",
+    ]
+
+
+@pytest.mark.parametrize("module_name", ["b2b_events", "b2b_events.events", "b2b_events.analytics"])
 def test_public_names_are_listed_once(module_name: str) -> None:
     names = importlib.import_module(module_name).__all__
 
@@ -97,7 +134,8 @@ def test_public_names_are_listed_once(module_name: str) -> None:
 @pytest.mark.parametrize(
     ("module_name", "name"),
     [("b2b_events", name) for name in b2b_events.__all__]
-    + [("b2b_events.events", name) for name in b2b_events.events.__all__],
+    + [("b2b_events.events", name) for name in b2b_events.events.__all__]
+    + [("b2b_events.analytics", name) for name in b2b_events.analytics.__all__],
 )
 def test_every_public_name_is_importable(module_name: str, name: str) -> None:
     namespace: dict[str, object] = {}

@@ -32,7 +32,7 @@ from ._b2b import (
     TrialStarted,
     TrialStartedProperties,
 )
-from ._calls import Group, Identify, Track, TrackMessage
+from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
 from ._common import B2BContext, Context, Library, Message, Properties
 from ._schema import json_schema, properties_schema, tracking_plan
 from ._validate import AnyMessage, validate
@@ -47,6 +47,7 @@ __all__ = [
     "AccountDeletedProperties",
     "AccountRemovedUser",
     "AccountRemovedUserProperties",
+    "Alias",
     "AnyMessage",
     "B2BContext",
     "B2BEvent",
@@ -57,7 +58,9 @@ __all__ = [
     "InviteSentProperties",
     "Library",
     "Message",
+    "Page",
     "Properties",
+    "Screen",
     "SignedIn",
     "SignedInProperties",
     "SignedOut",

@@ -37,6 +37,7 @@ __all__ = [
     "EMAIL_PATTERN",
     "FAST_TIMESTAMP",
     "MAX_MESSAGE_ID_LENGTH",
+    "MESSAGE_TYPES",
     "B2BContext",
     "Context",
     "Email",
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 MAX_MESSAGE_ID_LENGTH = 100
+
+MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
+"""Segment's six message types (``type`` on the wire)."""
 
 # Both patterns are searched, not anchored, by pydantic-core's regex engine.
 BLANK_PATTERN = r"\S"

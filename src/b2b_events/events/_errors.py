@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .._exceptions import InvalidEventError, Problem
-from ._common import BLANK_PATTERN, EMAIL_PATTERN
+from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
 
 __all__ = ["invalid_event_error", "message_name", "problems_from"]
 
@@ -68,7 +69,7 @@ def _json_problem(
     if isinstance(value, _JSON_TYPES):
         return None
     if not isinstance(value, (list, dict)):
-        return path, _NOT_JSON.format(type(value).__name__)
+        return path, _NOT_JSON.format(type(value).__name__) + _hint(value)
     if id(value) in ancestors:
         return path, "a cyclic reference (it contains itself)"
     if len(ancestors) >= _MAX_DEPTH:
@@ -82,6 +83,15 @@ def _json_problem(
         if found:
             return found
     return None
+
+
+def _hint(value: Any) -> str:
+    """How to make ``value`` JSON, for the types people pass most."""
+    if callable(getattr(value, "model_dump", None)):
+        return "; pass value.model_dump(mode='json') for a pydantic model"
+    if dataclasses.is_dataclass(value):
+        return "; pass dataclasses.asdict(value) for a dataclass"
+    return ""
 
 
 def problems_from(exc: ValidationError) -> list[Problem]:
@@ -108,7 +118,7 @@ def message_name(payload: Mapping[str, Any]) -> str:
     if payload.get("type") == "track" and isinstance(event, str) and event:
         return event
     kind = payload.get("type")
-    return kind if kind in ("track", "identify", "group") else "message"
+    return kind if kind in MESSAGE_TYPES else "message"
 
 
 def invalid_event_error(
@@ -126,6 +136,6 @@ def invalid_event_error(
     problems = [*before, *problems_from(exc)]
     if payload.get("userId") is None and payload.get("anonymousId") is None:
         identity = Problem("userId", "required (or anonymousId)")
-        if identity not in problems:
+        if not any(problem.path == "userId" for problem in problems):  # alias: "required"
             problems.append(identity)
     return InvalidEventError(name, problems)

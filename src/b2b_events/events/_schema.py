@@ -17,6 +17,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .._exceptions import InvalidEventError, Problem
 from ._b2b import SPEC_EVENTS, B2BEvent
+from ._calls import CALLS, TrackMessage
+from ._common import Message
 
 __all__ = ["json_schema", "properties_schema", "tracking_plan"]
 
@@ -33,6 +35,19 @@ def _event_class(event: str) -> type[B2BEvent]:
         ) from None
 
 
+def _message_class(name: str) -> type[Message]:
+    if name in CALLS:
+        return CALLS[name]
+    try:
+        return _event_class(name)
+    except InvalidEventError:
+        known = ", ".join([*SPEC_EVENTS, *CALLS])
+        raise InvalidEventError(
+            name,
+            [Problem("event", f"not a B2B SaaS spec event nor a message type; one of: {known}")],
+        ) from None
+
+
 def _draft07(model: type[BaseModel]) -> dict[str, Any]:
     """Pydantic writes 2020-12 (``$defs``); Segment Protocols reads draft-07 (``definitions``)."""
     schema = model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
@@ -45,7 +60,7 @@ _TAGS = ("type", "event")
 _IDENTITY = ("userId", "anonymousId")
 
 
-def _required_on_wire(cls: type[B2BEvent]) -> list[str]:
+def _required_on_wire(cls: type[Message]) -> list[str]:
     """The wire names of the fields a message of ``cls`` must have, default or not.
 
     A default never fills ``type`` or ``event``: ``validate()`` picks the model
@@ -53,7 +68,7 @@ def _required_on_wire(cls: type[B2BEvent]) -> list[str]:
     without ``groupId``; the ``properties`` of an event with required
     properties) is required too: pydantic lists neither, as both have defaults.
     """
-    required = list(_TAGS)
+    required = list(_TAGS if issubclass(cls, TrackMessage) else _TAGS[:1])
     for field in cls.model_fields.values():
         name, annotation = field.alias, field.annotation
         if name is None or annotation is None or not field.validate_default:
@@ -79,15 +94,17 @@ def properties_schema(event: str) -> dict[str, Any]:
 
 
 def json_schema(event: str) -> dict[str, Any]:
-    """Return the draft-07 JSON Schema of a whole wire message for one spec event.
+    """Return the draft-07 JSON Schema of a whole wire message for one spec event or type.
 
     Args:
-        event: A spec event name, e.g. ``"Trial Started"``.
+        event: A spec event name, e.g. ``"Trial Started"``, or a message type:
+            ``"page"``, ``"screen"``, ``"alias"``, ``"identify"``, ``"group"``,
+            or ``"track"`` (any other track event: the envelope only).
 
     Raises:
-        InvalidEventError: ``event`` is not one of the ten.
+        InvalidEventError: ``event`` is neither.
     """
-    cls = _event_class(event)
+    cls = _message_class(event)
     schema = _draft07(cls)
     given = schema.get("required", [])
     schema["required"] = given + [name for name in _required_on_wire(cls) if name not in given]

@@ -21,25 +21,25 @@ from ._b2b import (
     TrialEnded,
     TrialStarted,
 )
-from ._calls import Group, Identify, Track
-from ._common import Message
+from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
+from ._common import MESSAGE_TYPES, Message
 from ._errors import invalid_event_error, message_name
 from ._fast import fast_validator
 
 __all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate"]
 
-_KINDS = ("track", "identify", "group")
+_TYPE_RULE = "must be one of Segment's types: " + ", ".join(repr(kind) for kind in MESSAGE_TYPES)
 
 
 def _tag(value: Any) -> str | None:
-    """Pick the union member: a spec event by name, any other track event, identify, group."""
+    """Pick the union member: a spec event by name, any other track event, or the type."""
     if type(value) is dict or isinstance(value, Mapping):  # dict: skip the ABC check
         kind, event = value.get("type"), value.get("event")
     else:
         kind, event = getattr(value, "type", None), getattr(value, "event", None)
     if kind == "track":
         return event if isinstance(event, str) and event in SPEC_EVENTS else "track"
-    return kind if kind in _KINDS else None
+    return kind if kind in MESSAGE_TYPES else None
 
 
 AnyMessage = Annotated[
@@ -57,15 +57,18 @@ AnyMessage = Annotated[
         Annotated[Track, Tag("track")],
         Annotated[Identify, Tag("identify")],
         Annotated[Group, Tag("group")],
+        Annotated[Page, Tag("page")],
+        Annotated[Screen, Tag("screen")],
+        Annotated[Alias, Tag("alias")],
     ],
     Discriminator(
         _tag,
         custom_error_type="b2b_rule",
-        custom_error_message="must be one of 'track', 'identify', 'group'",
-        custom_error_context={"field": "type", "reason": "must be 'track', 'identify' or 'group'"},
+        custom_error_message=_TYPE_RULE,
+        custom_error_context={"field": "type", "reason": _TYPE_RULE},
     ),
 ]
-"""Any message b2b-events understands: the ten spec events, other track events, identify, group."""
+"""Any Segment message: the ten spec events, other track events, and the five other types."""
 
 _adapter: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
 
@@ -78,9 +81,7 @@ _adapter: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
 # when it can.
 _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
-    "track": Track,
-    "identify": Identify,
-    "group": Group,
+    **CALLS,
 }
 VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
     cls: fast_validator(cls) for cls in _CLASSES.values()
@@ -111,8 +112,9 @@ def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
 
     The ten B2B SaaS events are checked against the spec (``SignedUp``,
     ``TrialStarted``, ...); other ``track`` events get the envelope checks only
-    (a ``Track``), unless ``strict`` is set, which rejects them. ``identify``
-    and ``group`` messages come back as ``Identify`` and ``Group``.
+    (a ``Track``), unless ``strict`` is set, which rejects them. The other
+    types come back as ``Identify``, ``Group``, ``Page``, ``Screen`` and
+    ``Alias``; only the ten spec events require ``context.groupId``.
 
     Args:
         payload: One message as it is on the wire (camelCase envelope), e.g. a

@@ -22,12 +22,13 @@ Segment-compatible sender. This package does not import pytest.
 from __future__ import annotations
 
 from ._batch import InvalidBatchError, assert_valid, validate_batch
-from ._capture import Capture, CapturingTransport, Violation, capture
+from ._capture import Capture, CapturingTransport, Messages, Violation, capture
 
 __all__ = [
     "Capture",
     "CapturingTransport",
     "InvalidBatchError",
+    "Messages",
     "Violation",
     "assert_valid",
     "capture",

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ..events._common import iso_timestamp
+from ..events._common import MESSAGE_TYPES, iso_timestamp
 
 __all__ = ["Query", "compact", "group_of", "jsonable", "listing", "name_of", "summary"]
 
+_NAMED_TYPES = ("page", "screen")  # types whose ``name`` field a query's name can be
 _SHOWN = 20  # messages named in a summary before "and N more"
 _COMPACT_LIMIT = 500  # characters of one message shown on one line
 
@@ -38,7 +39,7 @@ def jsonable(value: Any) -> Any:
 
 
 def name_of(message: Mapping[str, Any]) -> str | None:
-    """The event name of a track message, else its type (``identify``, ``group``)."""
+    """The event name of a track message, else its type (``identify``, ``page``, ...)."""
     kind = message.get("type")
     if kind == "track":
         event = message.get("event")
@@ -151,6 +152,7 @@ class Query:
     properties: Mapping[str, Any] | None = None
     context: Mapping[str, Any] | None = None
     traits: Mapping[str, Any] | None = None
+    type: str | None = None
 
     def __post_init__(self) -> None:
         for field in ("properties", "context", "traits"):
@@ -165,12 +167,16 @@ class Query:
             (self.user_id, "userId"),
             (self.anonymous_id, "anonymousId"),
             (self.group_id, "groupId"),
+            (self.type, "type"),
         ]
 
-    @staticmethod
-    def _actual(message: Mapping[str, Any], label: str) -> Any:
+    def _names_a_view(self) -> bool:
+        """Whether ``name`` is the ``name`` field of a page or screen (``type`` says so)."""
+        return self.type in _NAMED_TYPES
+
+    def _actual(self, message: Mapping[str, Any], label: str) -> Any:
         if label == "name":
-            return name_of(message)
+            return message.get("name") if self._names_a_view() else name_of(message)
         if label == "groupId":
             return group_of(message)
         return message.get(label)
@@ -213,8 +219,12 @@ class Query:
     def expected_view(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """``message`` changed just enough to match: the right-hand side of the diff."""
         view: dict[str, Any] = copy.deepcopy(dict(message))
-        if self.name is not None and name_of(view) != self.name:
-            if self.name in ("identify", "group"):
+        if self.type is not None:
+            view["type"] = self.type
+        if self.name is not None and self._actual(view, "name") != self.name:
+            if self._names_a_view():
+                view["name"] = self.name
+            elif self.name in MESSAGE_TYPES:
                 view["type"] = self.name
             else:
                 view["type"], view["event"] = "track", self.name
@@ -249,6 +259,7 @@ class Query:
                 ("user_id", self.user_id),
                 ("anonymous_id", self.anonymous_id),
                 ("group_id", self.group_id),
+                ("type", self.type),
             )
             if value is not None
         ]

@@ -26,7 +26,7 @@ from .._transport import Response
 from ..events import validate
 from ._assertions import Query, compact, jsonable, listing, name_of, summary
 
-__all__ = ["Capture", "CapturingTransport", "Violation", "capture", "routed"]
+__all__ = ["Capture", "CapturingTransport", "Messages", "Violation", "capture", "routed"]
 
 # Frames skipped when looking for the line that tracked a message: ours, and the
 # retry library between the engine and the transport.
@@ -101,6 +101,23 @@ class CapturingTransport:
         return f"<CapturingTransport {len(self.capture.messages)} message(s)>"
 
 
+class Messages(list[dict[str, Any]]):
+    """A list of captured wire dicts that selects when called (``messages(type="page")``)."""
+
+    def __call__(
+        self,
+        name: str | None = None,
+        *,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        type: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The messages that match, in order: the arguments of ``Capture.events``."""
+        query = Query(name, user_id, anonymous_id, group_id, type=type)
+        return [message for message in self if query.matches(message)]
+
+
 class Capture:
     """Every message captured, validated, and the helpers to assert on them.
 
@@ -155,10 +172,14 @@ class Capture:
         return self._spec_only
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Every message captured (since the last ``clear()``), in order, as wire dicts."""
+    def messages(self) -> Messages:
+        """Every message captured (since the last ``clear()``), in order, as wire dicts.
+
+        A list; call it to select, with the arguments of ``events``:
+        ``capture.messages(type="page")``.
+        """
         with self._lock:
-            return list(self._messages)
+            return Messages(self._messages)
 
     @property
     def violations(self) -> list[Violation]:
@@ -240,22 +261,28 @@ class Capture:
         user_id: str | None = None,
         anonymous_id: str | None = None,
         group_id: str | None = None,
+        type: str | None = None,
     ) -> list[dict[str, Any]]:
         """Return the captured messages that match, in order, as wire dicts.
 
+        ``capture.messages(...)`` takes the same arguments.
+
         Args:
-            name: Event name (``"Signed Up"``), or ``"identify"`` / ``"group"``;
-                None for every message.
+            name: Event name (``"Signed Up"``), or the type (``"identify"``,
+                ``"page"``, ...); with ``type="page"`` or ``"screen"``, the
+                page's or screen's ``name``. None for every message.
             user_id: Only messages with this ``userId``.
             anonymous_id: Only messages with this ``anonymousId``.
             group_id: Only messages for this account (``context.groupId``, or
                 the ``groupId`` of a group call).
+            type: Only messages of this type (``"track"``, ``"page"``, ``"alias"``, ...).
 
         Returns:
             A new list; empty if nothing matches.
         """
-        query = Query(name, user_id, anonymous_id, group_id)
-        return [message for message in self.messages if query.matches(message)]
+        return self.messages(
+            name, user_id=user_id, anonymous_id=anonymous_id, group_id=group_id, type=type
+        )
 
     def assert_tracked(
         self,
@@ -267,6 +294,7 @@ class Capture:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         traits: Mapping[str, Any] | None = None,
+        type: str | None = None,
     ) -> dict[str, Any]:
         """Assert that at least one captured message matches; return the first that does.
 
@@ -275,13 +303,15 @@ class Capture:
         and datetimes match their ISO-8601 form on the wire.
 
         Args:
-            name: Event name, or ``"identify"`` / ``"group"``.
+            name: Event name, or the type (``"identify"``, ``"page"``, ...);
+                with ``type="page"`` or ``"screen"``, the page's or screen's ``name``.
             user_id: The ``userId`` it must have.
             anonymous_id: The ``anonymousId`` it must have.
             group_id: The account: ``context.groupId`` (``groupId`` for a group call).
             properties: Properties it must have, with these values.
             context: Context keys it must have (``{"ip": "..."}``).
             traits: Traits it must have (identify and group calls).
+            type: The message type it must have (``"page"``, ``"alias"``, ...).
 
         Returns:
             The first matching message, as a wire dict.
@@ -292,7 +322,7 @@ class Capture:
         """
         __tracebackhide__ = True
         self._check_strict()
-        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits)
+        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits, type)
         messages = self.messages
         for message in messages:
             if query.matches(message):
@@ -309,6 +339,7 @@ class Capture:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         traits: Mapping[str, Any] | None = None,
+        type: str | None = None,
     ) -> dict[str, Any]:
         """Assert that exactly one captured message matches, and return it.
 
@@ -320,7 +351,7 @@ class Capture:
         """
         __tracebackhide__ = True
         self._check_strict()
-        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits)
+        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits, type)
         messages = self.messages
         found = [message for message in messages if query.matches(message)]
         if len(found) == 1:
@@ -342,6 +373,7 @@ class Capture:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         traits: Mapping[str, Any] | None = None,
+        type: str | None = None,
     ) -> None:
         """Assert that no captured message matches; with no arguments, that nothing was captured.
 
@@ -352,7 +384,7 @@ class Capture:
         """
         __tracebackhide__ = True
         self._check_strict()
-        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits)
+        query = Query(name, user_id, anonymous_id, group_id, properties, context, traits, type)
         found = [message for message in self.messages if query.matches(message)]
         if found:
             times = "once" if len(found) == 1 else f"{len(found)} times"

@@ -19,9 +19,12 @@ from pydantic import (
 
 from b2b_events import Tracker
 from b2b_events.events import (
+    Alias,
     Group,
     Identify,
     Message,
+    Page,
+    Screen,
     SignedUp,
     SignedUpProperties,
     Track,
@@ -223,6 +226,12 @@ def built(cls: type[Message]) -> Message:
         return track.identify(user_id="u_1", traits={"plan": "pro"})
     if cls is Group:
         return track.group(user_id="u_1", group_id="acct_1", traits={"name": "Initech"})
+    if cls is Page:
+        return track.page(user_id="u_1", name="Pricing", properties={"path": "/pricing"})
+    if cls is Screen:
+        return track.screen(anonymous_id="a_1", name="Home", category="Onboarding")
+    if cls is Alias:
+        return track.alias(user_id="u_1", previous_id="a_1")
     name = "Report Exported" if cls is Track else cls.model_fields["event"].default
     message = track.event(
         name, user_id="u_1", group_id="acct_1", properties=SPEC_ARGUMENTS.get(name, {"rows": 3})

@@ -32,7 +32,9 @@ from b2b_events.events import (
 
 TS_WIRE = "2026-11-22T10:00:00.000Z"
 MID = "3f0c5b0e-8c1d-4a6e-9f3b-2d7c5e1a9b40"
-TYPE_REASON = "must be 'track', 'identify' or 'group'"
+TYPE_REASON = (
+    "must be one of Segment's types: 'track', 'identify', 'group', 'page', 'screen', 'alias'"
+)
 
 REQUIRED_PROPERTIES: dict[str, dict[str, Any]] = {
     "Account Created": {"account_name": "Initech"},
@@ -205,7 +207,7 @@ def test_group_without_group_id_is_invalid() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        pytest.param({"type": "page", "userId": "u_1"}, id="page"),
+        pytest.param({"type": "pageview", "userId": "u_1"}, id="not a Segment type"),
         pytest.param({"type": "Track", "userId": "u_1"}, id="wrong case"),
         pytest.param({"userId": "u_1"}, id="no type"),
         pytest.param({"type": ["track"], "userId": "u_1"}, id="type a list"),

@@ -85,6 +85,7 @@ def test_testing_public_names_are_pinned() -> None:
         "Capture",
         "CapturingTransport",
         "InvalidBatchError",
+        "Messages",
         "Violation",
         "assert_valid",
         "capture",
