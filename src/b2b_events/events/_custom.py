@@ -10,6 +10,7 @@ treat it as they treat the ten.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 
@@ -49,8 +50,22 @@ def _date_only(value: Any) -> Any:
     return value
 
 
-DateTime = Annotated[Timestamp, Strict(False)]
-"""An aware date-time property: a ``datetime`` or an ISO-8601 string; ``format: date-time``."""
+# RFC 3339's date-time, which JSON Schema's `format: date-time` checks: pydantic also
+# reads forms it refuses (no seconds, "+0100", a space for the T).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
+        raise rule_error("", "must be an RFC 3339 date-time such as 2026-11-22T10:00:00Z")
+    return value
+
+
+DateTime = Annotated[Timestamp, Strict(False), BeforeValidator(_rfc3339)]
+"""An aware date-time property: a ``datetime`` or an RFC 3339 string; ``format: date-time``."""
 
 Date = Annotated[date, Strict(False), BeforeValidator(_date_only)]
 """A calendar date property: a ``date`` or a ``YYYY-MM-DD`` string; ``format: date``."""

@@ -18,7 +18,7 @@ leaks into the properties), and every property an ``id``, which it rewrites.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,23 +87,20 @@ class SchemaRule:
             raise InvalidEventError(name, problems)
 
 
-def _problems(validator: Validator, payload: Mapping[str, Any]) -> Iterator[Problem]:
-    seen: set[Problem] = set()
-    for error in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path))):
+def _problems(validator: Validator, payload: Mapping[str, Any]) -> list[Problem]:
+    found: set[Problem] = set()
+    for error in validator.iter_errors(payload):
         path = [str(part) for part in error.absolute_path]
         required = error.validator_value if error.validator == "required" else None
         if isinstance(required, list) and isinstance(error.instance, Mapping):
-            found = [
+            found.update(
                 Problem(".".join([*path, key]), "required")
                 for key in required
                 if key not in error.instance
-            ]
+            )
         else:
-            found = [Problem(".".join(path), error.message)]
-        for problem in found:
-            if problem not in seen:
-                seen.add(problem)
-                yield problem
+            found.add(Problem(".".join(path), error.message))
+    return sorted(found, key=lambda problem: (problem.path, problem.reason))
 
 
 def _validator(schema: Any, where: str) -> Validator:

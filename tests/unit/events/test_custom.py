@@ -63,7 +63,9 @@ def test_dates_take_objects_and_iso_strings_but_not_naive_or_inexact_ones() -> N
     event = SeatLimitReached(seats=3, since="2026-11-01T10:00:00Z", renewal="2027-01-01")  # type: ignore[arg-type]
     assert event.since == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
     assert event.renewal == date(2027, 1, 1)
-    with pytest.raises(InvalidEventError, match=r"properties\.since: naive datetime"):
+    with pytest.raises(
+        InvalidEventError, match=r"properties\.since: must be an RFC 3339 date-time"
+    ):
         SeatLimitReached(seats=3, since="2026-11-01T10:00:00")  # type: ignore[arg-type]
     with pytest.raises(InvalidEventError, match=r"properties\.renewal: must be a date"):
         SeatLimitReached(seats=3, renewal="2027-01-01T00:00:00")  # type: ignore[arg-type]
