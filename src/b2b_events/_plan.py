@@ -32,7 +32,7 @@ _APPLIES = {"identify": "IDENTIFY", "group": "GROUP"}
 
 def _message_class(event: type[Event] | type[TrackMessage]) -> type[TrackMessage]:
     if isinstance(event, type) and issubclass(event, Event):
-        return event.event_message
+        return event.message_class()
     if isinstance(event, type) and issubclass(event, TrackMessage) and event in VALIDATORS:
         return event
     raise TypeError(f"not an event class (a b2b_events.Event subclass): {event!r}")

@@ -413,7 +413,7 @@ class Tracker:
             data["properties"] = own
         else:
             data["properties"] = event
-        return self._emit(event.event_message, data, name, problems)
+        return self._emit(type(event).message_class(), data, name, problems)
 
     # -- other calls ------------------------------------------------------
 

@@ -111,3 +111,24 @@ def test_fastapi_app_tracks_on_signup_and_flushes_on_shutdown(
     assert message["event"] == "Signed Up"
     assert message["context"]["groupId"] == "acct_1"
     assert message["properties"] == {"email": "a@example.com", "type": "organic"}
+
+
+def test_custom_events_checks_events_and_moves_the_plan_through_segment_json() -> None:
+    # A process of its own: run as a script, its module is importable by pydantic.
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "custom_events.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "refused: Report Exported: properties.format: must be 'csv' or 'pdf'",
+        "collector: Report Exported: ok",
+        "collector: Seat Limit Reached: ok",
+        "collector: Report Exported: INVALID properties.report_id: required; "
+        "properties.format: required",
+        "plan.json: 12 events, read back as 'Initech'",
+        "imported plan refused: Seat Limit Reached: properties.reached_at: "
+        "'yesterday' is not a 'date-time'",
+    ]

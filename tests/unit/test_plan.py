@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -314,3 +315,60 @@ def test_load_explains_what_it_could_not_find(reference: str, error: str) -> Non
 def test_every_exported_rule_is_a_valid_draft_07_schema() -> None:
     for rule in PLAN.to_segment()["rules"]:
         Draft7Validator.check_schema(rule["jsonSchema"])
+
+
+# -- round trip on the spec's examples ----------------------------------------------------
+
+_TRACK = b2b_events.Tracker()
+SPEC_EXAMPLES = [
+    _TRACK.account_created(user_id="u", group_id="g", account_name="Initech"),
+    _TRACK.account_deleted(user_id="u", group_id="g"),
+    _TRACK.signed_up(user_id="u", group_id="g", type="invited", email="p@initech.com"),
+    _TRACK.signed_in(user_id="u", group_id="g", username="peter"),
+    _TRACK.signed_out(anonymous_id="a", group_id="g"),
+    _TRACK.invite_sent(user_id="u", group_id="g", invitee_email="m@initech.com"),
+    _TRACK.account_added_user(user_id="u", group_id="g", role="admin"),
+    _TRACK.account_removed_user(user_id="u", group_id="g"),
+    _TRACK.trial_started(
+        user_id="u",
+        group_id="g",
+        trial_start_date="2026-11-01",
+        trial_end_date="2026-12-01T00:00:00Z",
+        trial_plan_name="Pro",
+    ),
+    _TRACK.trial_ended(
+        user_id="u",
+        group_id="g",
+        trial_start_date="2026-11-01",
+        trial_end_date="2026-12-01",
+        trial_plan_name="Pro",
+    ),
+]
+_MUTATIONS: list[Callable[[dict[str, Any]], object]] = [
+    lambda m: m["context"].pop("groupId"),
+    lambda m: m["properties"].update(groupId="g"),
+    lambda m: m["properties"].update(email="not-an-email", invitee_email=7, username=1),
+    lambda m: m["properties"].update(trial_start_date="soon", account_name=""),
+    lambda m: m["properties"].clear(),
+]
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("index", range(len(SPEC_EXAMPLES)))
+def test_the_spec_examples_and_their_mutations_round_trip(index: int, legacy: bool) -> None:
+    imported = TrackingPlan.from_segment(
+        json.loads(json.dumps(TrackingPlan.b2b_saas().to_segment(legacy=legacy)))
+    )
+    schema = Draft7Validator(
+        PLAN.json_schema(SPEC_EXAMPLES[index].name),
+        format_checker=Draft7Validator.FORMAT_CHECKER,
+    )
+    wire = SPEC_EXAMPLES[index].to_wire()
+    assert _verdict(imported, wire)
+    assert schema.is_valid(wire)
+    for mutate in _MUTATIONS:
+        message = json.loads(json.dumps(wire))
+        mutate(message)
+        expected = _verdict(PLAN, message)
+        assert schema.is_valid(message) == expected, (mutate, message)
+        assert _verdict(imported, message) == expected

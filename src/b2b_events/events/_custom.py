@@ -1,10 +1,10 @@
 """Your own track events as typed models: ``class ReportExported(Event, name="Report Exported")``.
 
 An ``Event`` subclass is the event's properties; building one checks them (an
-``InvalidEventError``, as the ten spec events give). Each subclass gets a
+``InvalidEventError``, as the ten spec events give). Each subclass has a
 message class (a ``TrackMessage`` with its name and properties, and a required
-``context.groupId`` when declared with ``group=True``), registered in
-``VALIDATORS`` so that ``Tracker``, ``validate(plan=...)`` and the schema export
+``context.groupId`` when declared with ``group=True``), made on first use and
+registered in ``VALIDATORS`` so that ``Tracker``, ``validate(plan=...)`` and the schema export
 treat it as they treat the ten.
 """
 
@@ -76,6 +76,10 @@ def _account_not_allowed(schema: JsonDict, cls: type[Any]) -> None:
         schema["not"] = {"anyOf": [{"required": [key]} for key in _ACCOUNT_KEYS]}
 
 
+_MESSAGES: dict[type[Event], type[TrackMessage]] = {}
+"""Each event class -> its message class (``Event.message_class``)."""
+
+
 def _message_validator(cls: type[TrackMessage]) -> Callable[[Any], Any]:
     try:
         return fast_validator(cls)
@@ -116,8 +120,6 @@ class Event(Properties):
     """The event name on the wire (``Report Exported``)."""
     event_group: ClassVar[bool] = False
     """Whether ``context.groupId`` is required."""
-    event_message: ClassVar[type[TrackMessage]]
-    """The message class: a track message with this event's name and these properties."""
 
     def __init_subclass__(cls, *, name: str, group: bool = False, **kwargs: Any) -> None:
         """Take the event's ``name`` and ``group`` from the class statement."""
@@ -130,24 +132,29 @@ class Event(Properties):
         cls.event_group = group
 
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        name = getattr(cls, "event_name", None)
-        if name is None:  # Event itself
-            return
-        message = cast(
-            "type[TrackMessage]",
-            create_model(
-                f"{cls.__name__}Message",
-                __base__=B2BEvent if cls.event_group else TrackMessage,
-                __module__=cls.__module__,
-                __doc__=cls.__doc__ or f"``{name}``.",
-                event=(cast("Any", Literal)[name], name),
-                properties=(cls, Field(default_factory=dict, validate_default=True)),
-            ),
-        )
-        cls.event_message = message
-        VALIDATORS[message] = _message_validator(message)
+    def message_class(cls) -> type[TrackMessage]:
+        """The message class of this event: a track message with its name and properties.
+
+        Made on first use (a plan, ``track``), once the model is complete: a
+        forward reference in it is resolved by then.
+        """
+        message = _MESSAGES.get(cls)
+        if message is None:
+            if not cls.__pydantic_complete__:
+                cls.model_rebuild()  # raises pydantic's error naming what is undefined
+            message = _MESSAGES[cls] = cast(
+                "type[TrackMessage]",
+                create_model(
+                    f"{cls.__name__}Message",
+                    __base__=B2BEvent if cls.event_group else TrackMessage,
+                    __module__=cls.__module__,
+                    __doc__=cls.__doc__ or f"``{cls.event_name}``.",
+                    event=(cast("Any", Literal)[cls.event_name], cls.event_name),
+                    properties=(cls, Field(default_factory=dict, validate_default=True)),
+                ),
+            )
+            VALIDATORS[message] = _message_validator(message)
+        return message
 
     def __init__(self, /, **data: Any) -> None:
         """Check the properties; see the class docstring."""

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from typing import Literal
 
 import pytest
+from pydantic import BaseModel
 
 import b2b_events
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan
@@ -28,6 +29,16 @@ class SeatLimitReached(Event, name="Seat Limit Reached"):
     seats: int
     since: DateTime | None = None
     renewal: Date | None = None
+
+
+class CartShared(Event, name="Cart Shared"):
+    """A property whose type is defined further down: resolved on first use."""
+
+    cart: Cart
+
+
+class Cart(BaseModel):
+    sku: str
 
 
 PLAN = TrackingPlan.b2b_saas().with_events(ReportExported, SeatLimitReached)
@@ -188,3 +199,13 @@ def test_an_event_needs_a_name_other_than_a_spec_event() -> None:
 
         class Nameless(Event):  # pragma: no cover - refused
             pass
+
+
+def test_a_property_type_defined_after_the_event_is_resolved_on_first_use() -> None:
+    message = Tracker()(CartShared(cart=Cart(sku="s_1")), user_id="u_1")
+    assert message.to_wire()["properties"] == {"cart": {"sku": "s_1"}}
+    with pytest.raises(InvalidEventError, match=r"properties\.cart\.sku: required"):
+        b2b_events.validate(
+            {"type": "track", "event": "Cart Shared", "userId": "u", "properties": {"cart": {}}},
+            plan=TrackingPlan(events=[CartShared]),
+        )
