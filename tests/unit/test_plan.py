@@ -81,6 +81,24 @@ def test_strict_refuses_track_events_outside_the_plan_only() -> None:
     assert _verdict(PLAN, identify, strict=True)
 
 
+def test_a_plan_holds_event_classes_only() -> None:
+    with pytest.raises(TypeError, match="not an event class"):
+        TrackingPlan(events=[dict])  # type: ignore[list-item]
+    assert repr(TrackingPlan(name="Mine", events=[ReportExported])) == (
+        "TrackingPlan(name='Mine', events=['Report Exported'])"
+    )
+
+
+def test_a_payload_that_is_not_an_object_is_refused_as_validate_refuses_it() -> None:
+    with pytest.raises(InvalidEventError, match="must be a JSON object, not list"):
+        PLAN.validate([])  # type: ignore[arg-type]
+
+
+def test_json_schema_of_an_event_outside_the_plan_is_an_error() -> None:
+    with pytest.raises(TrackingPlanError, match="'Nope' is not in the plan"):
+        PLAN.json_schema("Nope")
+
+
 def test_strict_lists_the_envelope_problems_too() -> None:
     with pytest.raises(InvalidEventError) as exc:
         PLAN.validate({"type": "track", "event": "Elsewhere"}, strict=True)

@@ -96,8 +96,9 @@ class Event(Properties):
     ``False``). Properties are checked strictly, as JSON Schema reads them (an
     ``int`` property refuses ``"5"``): use ``DateTime`` and ``Date`` from
     ``b2b_events.events`` for dates, which take ``datetime``/``date`` objects and
-    ISO-8601 strings. Custom properties next to the declared ones are allowed as
-    JSON values.
+    ISO-8601 strings, and ``Literal`` for choices of strings (an ``Enum``, like a
+    ``UUID``, would refuse the strings of a logged message). Custom properties
+    next to the declared ones are allowed as JSON values.
 
     Example:
         >>> from typing import Literal
