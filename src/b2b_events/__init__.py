@@ -33,13 +33,15 @@ from ._exceptions import (
     InvalidEventError,
     MessageTooLargeError,
     Problem,
+    TrackingPlanError,
 )
+from ._plan import TrackingPlan
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
 from ._tracker import Tracker
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
-from .events import validate
+from .events import Event, validate
 
 __all__ = [
     "DROP_REASONS",
@@ -51,6 +53,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryStats",
     "DropReason",
+    "Event",
     "EventLogTransport",
     "HttpTransport",
     "InvalidEventError",
@@ -60,6 +63,8 @@ __all__ = [
     "ReplayReport",
     "Response",
     "Tracker",
+    "TrackingPlan",
+    "TrackingPlanError",
     "Transport",
     "__version__",
     "alias",

@@ -28,7 +28,8 @@ from pydantic_core import from_json
 
 from ._client import DEFAULT_ENDPOINT
 from ._demo import run_demo
-from ._exceptions import ConfigurationError, InvalidEventError
+from ._exceptions import ConfigurationError, InvalidEventError, TrackingPlanError
+from ._plan import TrackingPlan
 from ._progress import Display, progress_display
 from ._reader import (
     STDIN,
@@ -100,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--properties", action="store_true", help="only the properties object's schema"
     )
+    schema.add_argument(
+        "--format",
+        choices=_FORMATS,
+        help="with --plan: segment (Public API, Typewriter 9), segment-legacy (Config API, "
+        "Typewriter 7) or json-schema (one TRACK rule per event; default)",
+    )
 
     check = commands.add_parser(
         "validate", help="check event logs (JSON lines, gzip, directories, '-' for stdin)"
@@ -159,6 +166,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--quiet", action="store_true", help="no progress, only problems and summary")
     _add_skip_unreadable(send)
+    for command in (collect, schema, check, send):
+        command.add_argument(
+            "--plan",
+            type=_plan,
+            metavar="PLAN",
+            help="a tracking plan: module:attribute (a b2b_events.TrackingPlan) or plan.json "
+            "(a Segment tracking plan); default: the ten B2B SaaS events",
+        )
     return parser
 
 
@@ -168,6 +183,18 @@ def _add_skip_unreadable(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip directories that cannot be listed (listed as skipped) instead of failing",
     )
+
+
+_FORMATS = ("segment", "segment-legacy", "json-schema")
+
+
+def _plan(text: str) -> TrackingPlan:
+    if "" not in sys.path:  # `--plan myapp.events:PLAN` from the project's directory
+        sys.path.insert(0, "")
+    try:
+        return TrackingPlan.load(text)
+    except TrackingPlanError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _whole(text: str) -> int:
@@ -252,6 +279,7 @@ def _collect(args: argparse.Namespace, out: TextIO) -> int:
             reject_invalid=args.reject_invalid,
             live=not args.quiet,
             out=out,
+            plan=args.plan,
         )
     except (OSError, sqlite3.Error) as exc:  # port in use, unknown host, no such directory
         print(f"b2b-events: cannot start the collector: {exc}", file=sys.stderr)
@@ -313,6 +341,8 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _schema(args: argparse.Namespace, out: TextIO) -> int:
+    if args.plan is not None or args.format is not None:
+        return _plan_schema(args, out)
     try:
         if args.event is None:
             document = tracking_plan()
@@ -321,6 +351,30 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
         else:
             document = json_schema(args.event)
     except InvalidEventError as error:
+        print(f"b2b-events: {error}", file=sys.stderr)
+        return 2
+    out.write(json.dumps(document, indent=2) + "\n")
+    return 0
+
+
+def _plan_schema(args: argparse.Namespace, out: TextIO) -> int:
+    """``schema --plan P --format F``: the plan as Segment reads it, or its JSON Schemas."""
+    plan: TrackingPlan = args.plan or TrackingPlan.b2b_saas()
+    fmt = args.format or "json-schema"
+    if args.properties or (args.event is not None and fmt != "json-schema"):
+        print(
+            "b2b-events: with --plan, an event and --properties need --format json-schema",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if fmt != "json-schema":
+            document = plan.to_segment(legacy=fmt == "segment-legacy")
+        elif args.event is not None:
+            document = plan.json_schema(args.event)
+        else:
+            document = {event: plan.json_schema(event) for event in plan.events}
+    except TrackingPlanError as error:
         print(f"b2b-events: {error}", file=sys.stderr)
         return 2
     out.write(json.dumps(document, indent=2) + "\n")
@@ -371,8 +425,9 @@ def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
 class _Tally:
     """What ``validate`` counts: lines, invalid lines, by event; the first invalid ones in full."""
 
-    def __init__(self, *, strict: bool, max_errors: int) -> None:
+    def __init__(self, *, strict: bool, max_errors: int, plan: TrackingPlan | None = None) -> None:
         self.strict = strict
+        self.plan = plan
         self.max_errors = max_errors
         self.lines = self.invalid = 0
         self.by_event: dict[str, list[int]] = {}  # name -> [valid, invalid]
@@ -402,7 +457,7 @@ class _Tally:
                         message = from_json(raw, cache_strings="keys")
                     except ValueError:
                         message = None
-                    if type(message) is dict:
+                    if type(message) is dict and self.plan is None:  # with a plan: add()
                         event = valid_name(message, strict=strict)
                         if event is not None:
                             valid[event] = valid.get(event, 0) + 1
@@ -426,7 +481,7 @@ class _Tally:
             text = f"{line.location}: {line.error}"
         else:
             try:
-                typed = validate(message, strict=self.strict)
+                typed = validate(message, strict=self.strict, plan=self.plan)
             except InvalidEventError as error:
                 self.by_event.setdefault(error.event, [0, 0])[1] += 1
                 event = error.event
@@ -451,7 +506,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     files, skipped = found
     if not args.json:
         out.write(_skipped_text(skipped))
-    tally = _Tally(strict=args.strict, max_errors=args.max_errors)
+    tally = _Tally(strict=args.strict, max_errors=args.max_errors, plan=args.plan)
     for file in files:
         for text in tally.read(file):
             if not args.json:
@@ -605,6 +660,7 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
                 on_problem=display.problem,
                 on_retry=display.retry,
                 stop=stop,
+                plan=args.plan,
             )
     except (ConfigurationError, OSError) as error:  # OSError: a path gone since _find
         display.close()

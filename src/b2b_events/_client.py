@@ -70,7 +70,8 @@ class _BaseClient:
 
     Attributes:
         track: The typed builders (one method per B2B SaaS event, plus ``event``
-            for any other track event).
+            for any other track event); call it with one of your own events,
+            ``client.track(ReportExported(...), user_id=..., group_id=...)``.
         identify: ``identify(user_id=..., traits=...)``, as ``Tracker.identify``.
         group: ``group(group_id=..., user_id=..., traits=...)``, as ``Tracker.group``.
         page: ``page(name=..., category=..., properties=..., user_id=...)``, as ``Tracker.page``.

@@ -5,7 +5,8 @@ The tree is shallow on purpose::
     B2BEventsError
      ├── InvalidEventError (also a ValueError)    input that breaks the spec
      │    └── MessageTooLargeError                 over Segment's 32 KB per message
-     └── ConfigurationError (also a ValueError)   a client option that cannot work
+     ├── ConfigurationError (also a ValueError)   a client option that cannot work
+     └── TrackingPlanError (also a ValueError)    a tracking plan that cannot be read
 
 Only synchronous calls raise (building an event, ``validate``, constructing a
 client, the CLI). The background delivery path never raises into your code: it
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidEventError",
     "MessageTooLargeError",
     "Problem",
+    "TrackingPlanError",
 ]
 
 
@@ -83,3 +85,11 @@ class MessageTooLargeError(InvalidEventError):
 
 class ConfigurationError(B2BEventsError, ValueError):
     """A client option is missing or cannot work (no write key, bad endpoint, ...)."""
+
+
+class TrackingPlanError(B2BEventsError, ValueError):
+    """A tracking plan cannot be read or built.
+
+    A malformed Segment document, a missing optional dependency (``jsonschema``),
+    two different events of the same name, or a ``--plan`` that names nothing.
+    """

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import from_json, to_json
 
@@ -40,6 +40,9 @@ from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, 
 from ._transport import HttpTransport, Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import validate
+
+if TYPE_CHECKING:
+    from ._plan import TrackingPlan
 
 __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
 
@@ -185,6 +188,7 @@ def replay(
     on_problem: Callable[[str], object] | None = None,
     on_retry: Callable[[int, str, float], object] | None = None,
     stop: threading.Event | None = None,
+    plan: TrackingPlan | None = None,
 ) -> ReplayReport:
     """Re-send the messages of event logs, validated, in order, resumable.
 
@@ -228,6 +232,8 @@ def replay(
             wrong (``HTTP 503``, ``ConnectError: ...``) and the wait in seconds.
         stop: Set it to stop after the batch in flight (what Ctrl-C does in
             the CLI); the checkpoint then holds what was acknowledged.
+        plan: Validate against this ``TrackingPlan`` (``validate(plan=...)``)
+            instead of the ten spec events alone.
 
     Returns:
         The report; ``report.ok`` is True when everything valid was delivered.
@@ -283,6 +289,8 @@ def replay(
         "until": until.isoformat() if until is not None else None,
         "integrations": dict(integrations) if integrations is not None else None,
     }
+    if plan is not None:  # which lines are valid, so sent: a checkpoint is for one plan
+        options["plan"] = plan.name
     digest = fingerprint(options)
     frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
     save: Callable[[Frontier], None] | None = None
@@ -312,6 +320,7 @@ def replay(
         stop=stop if stop is not None else threading.Event(),
         save=save,
         skipped=tuple(skipped),
+        plan=plan,
     )
     try:
         return run.execute(None if dry_run else transport, policy)
@@ -388,9 +397,11 @@ class _Run:
         stop: threading.Event,
         save: Callable[[Frontier], None] | None,
         skipped: tuple[str, ...],
+        plan: TrackingPlan | None = None,
     ) -> None:
         self._files = files
         self._skipped = skipped
+        self._plan = plan
         self._resume = frontier
         self._integrations = integrations
         self._events = events
@@ -567,7 +578,7 @@ class _Run:
             return None
         prepare_for_replay(message, self._integrations)
         try:
-            typed = validate(message)
+            typed = validate(message, plan=self._plan)
         except InvalidEventError as error:
             self._invalid_line(f"{file}:{number}: {error}")
             return None

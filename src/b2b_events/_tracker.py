@@ -38,6 +38,7 @@ from .events import (
     TrialStarted,
 )
 from .events._common import Library, new_message_id, now
+from .events._custom import Event
 from .events._errors import invalid_event_error
 from .events._validate import VALIDATORS
 from .events._values import jsonify_message
@@ -366,6 +367,60 @@ class Tracker:
     ) -> TrialEnded:
         """Track ``Trial Ended``; dates are ``date``, aware ``datetime`` or ISO-8601 strings."""
         return self._track(TrialEnded, locals())
+
+    # -- your own events ---------------------------------------------------
+
+    def __call__(
+        self,
+        event: Event,
+        *,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        properties: JsonMap | None = None,
+        context: JsonMap | None = None,
+        integrations: JsonMap | None = None,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+    ) -> TrackMessage:
+        """Track one of your own events, an ``Event`` instance: ``track(ReportExported(...))``.
+
+        Takes the common arguments of the builders. ``group_id`` is required
+        when the event class was declared with ``group=True``; ``properties``
+        adds custom properties next to the event's own.
+
+        Example:
+            >>> from typing import Literal
+            >>> import b2b_events
+            >>> class ReportExported(b2b_events.Event, name="Report Exported", group=True):
+            ...     report_id: str
+            ...     format: Literal["csv", "pdf"]
+            >>> msg = Tracker()(ReportExported(report_id="r_1", format="csv"),
+            ...                 user_id="u_1", group_id="acct_1")
+            >>> msg.to_wire()["properties"]
+            {'report_id': 'r_1', 'format': 'csv'}
+        """
+        if not isinstance(event, Event):
+            raise TypeError(
+                f"track() takes an instance of a b2b_events.Event subclass, not "
+                f"{type(event).__name__}; for an event by name use track.event(name, ...)"
+            )
+        name = event.event_name
+        problems: list[Problem] = []
+        data = self._envelope(locals(), problems)
+        data["event"] = name
+        properties = _object(properties, "properties", problems)
+        if properties:  # custom properties next to the event's: as the builders take them
+            own = event.model_dump(exclude_none=True)
+            problems += [
+                Problem(f"properties.{key}", _GIVEN_TWICE)
+                for key in sorted(own.keys() & properties.keys())
+            ]
+            own.update({k: v for k, v in properties.items() if v is not None})
+            data["properties"] = own
+        else:
+            data["properties"] = event
+        return self._emit(type(event).message_class(), data, name, problems)
 
     # -- other calls ------------------------------------------------------
 

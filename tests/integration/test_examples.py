@@ -128,3 +128,24 @@ def test_analytics_dropin_sends_analytics_python_calls_into_the_collector() -> N
         f"{name} ok=True"
         for name in ("identify", "group", "Signed Up", "Report Exported", "page", "screen")
     ] + ["alias ok=True"]
+
+
+def test_custom_events_checks_events_and_moves_the_plan_through_segment_json() -> None:
+    # A process of its own: run as a script, its module is importable by pydantic.
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "custom_events.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "refused: Report Exported: properties.format: must be 'csv' or 'pdf'",
+        "collector: Report Exported: ok",
+        "collector: Seat Limit Reached: ok",
+        "collector: Report Exported: INVALID properties.report_id: required; "
+        "properties.format: required",
+        "plan.json: 12 events, read back as 'Initech'",
+        "imported plan refused: Seat Limit Reached: properties.reached_at: "
+        "'yesterday' is not a 'date-time'",
+    ]

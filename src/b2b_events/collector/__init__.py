@@ -18,12 +18,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._faults import Fault, Faults
 from ._server import MAX_BODY_BYTES, CollectorHTTPServer
 from ._store import MemoryStore, SqliteStore, Store, StoredMessage, iter_sqlite
 from ._view import LiveView, format_line
+
+if TYPE_CHECKING:
+    from .._plan import TrackingPlan
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -54,6 +57,7 @@ class Collector:
         reject_invalid: bool = False,
         live: bool = False,
         out: TextIO | None = None,
+        plan: TrackingPlan | None = None,
     ) -> None:
         """Bind the port (0: any free one); ``start()`` or ``serve_forever()`` to answer.
 
@@ -67,6 +71,8 @@ class Collector:
                 (and store none of it), instead of storing them with their violations.
             live: Print one line per message as it arrives.
             out: Where the live view prints (default: stdout).
+            plan: Check messages against this ``TrackingPlan`` (your own events)
+                instead of the ten spec events alone.
         """
         self.faults = Faults()
         self._store: Store = SqliteStore(db) if db is not None else MemoryStore()
@@ -77,6 +83,7 @@ class Collector:
             write_key=write_key,
             reject_invalid=reject_invalid,
             on_message=LiveView(out) if live else None,
+            plan=plan,
         )
         bound_host, bound_port = self._httpd.server_address[:2]
         self.host = str(bound_host)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic_core import from_json, to_json
@@ -31,6 +31,9 @@ from .._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from ..events import validate
 from ._faults import Faults
 from ._store import Store, StoredMessage
+
+if TYPE_CHECKING:
+    from .._plan import TrackingPlan
 
 __all__ = ["MAX_BODY_BYTES", "CollectorHTTPServer"]
 
@@ -70,8 +73,10 @@ class CollectorHTTPServer(ThreadingHTTPServer):
         write_key: str | None,
         reject_invalid: bool,
         on_message: Callable[[StoredMessage], None] | None,
+        plan: TrackingPlan | None = None,
     ) -> None:
         """Bind ``address``; call ``serve_forever`` to start answering."""
+        self.plan = plan
         self.store = store
         self.faults = faults
         self.write_key = write_key
@@ -203,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_auth(payload)
         messages = _messages_of(payload, path, len(body))
         received_at = received_now()
-        stored = [StoredMessage(m, received_at, _violations(m)) for m in messages]
+        stored = [StoredMessage(m, received_at, _violations(m, self.server.plan)) for m in messages]
         if self.server.reject_invalid:
             invalid = {i: list(s.violations) for i, s in enumerate(stored) if not s.ok}
             if invalid:
@@ -317,9 +322,9 @@ def _nothing_more(size: int) -> bytes:
     return b""  # a request body is read whole before it is decoded
 
 
-def _violations(message: dict[str, Any]) -> tuple[str, ...]:
+def _violations(message: dict[str, Any], plan: TrackingPlan | None) -> tuple[str, ...]:
     try:
-        validate(message)
+        validate(message, plan=plan)
     except InvalidEventError as error:
         return tuple(str(problem) for problem in error.problems)
     return ()

@@ -34,6 +34,7 @@ from ._b2b import (
 )
 from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
 from ._common import B2BContext, Context, Library, Message, Properties
+from ._custom import Date, DateTime, Event
 from ._schema import json_schema, properties_schema, tracking_plan
 from ._validate import AnyMessage, validate
 
@@ -52,6 +53,9 @@ __all__ = [
     "B2BContext",
     "B2BEvent",
     "Context",
+    "Date",
+    "DateTime",
+    "Event",
     "Group",
     "Identify",
     "InviteSent",

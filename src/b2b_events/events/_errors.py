@@ -35,6 +35,10 @@ _REASONS = {
     "frozen_instance": "messages are immutable",
     "finite_number": "must be a finite number (JSON has no NaN or Infinity)",
     "invalid_key": "keys must be strings",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be an array",
 }
 _JSON_TYPES = (str, bool, int, float, type(None))
 _NOT_JSON = "must be a JSON value (str, int, float, bool, None, list or dict), not {}"
@@ -100,6 +104,15 @@ def problems_from(exc: ValidationError) -> list[Problem]:
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"]]
+        inner = (err.get("ctx") or {}).get("error")
+        if err["type"] == "value_error" and isinstance(inner, InvalidEventError):
+            # An Event's own __init__ raised (pydantic builds models with an __init__
+            # of their own through it): its paths start at "properties" already.
+            base = loc[:-1] if loc[-1:] == ["properties"] else loc
+            found = [Problem(".".join([*base, p.path]), p.reason) for p in inner.problems]
+            problems += [p for p in found if p not in seen]
+            seen.update(found)
+            continue
         reason = None
         if err["type"] == "invalid-json-value":  # the union says "not JSON": say where, why
             loc, reason = _json_problem(err["input"], loc) or (loc, _NOT_JSON.format("this"))

@@ -3,7 +3,7 @@
 Generated from the same pydantic models that validate, so the schema and the
 code cannot drift. What the models' own JSON Schema leaves out is added here:
 fields that have a default in Python but not on the wire are required (see
-``_required_on_wire``), and the whole-message schema says "userId or
+``required_on_wire``), and the whole-message schema says "userId or
 anonymousId" with an ``anyOf`` of non-null strings. One rule stays beyond
 these schemas and is checked by ``validate()`` only: ``trial_end_date`` not
 before ``trial_start_date``.
@@ -11,6 +11,7 @@ before ``trial_start_date``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -20,7 +21,16 @@ from ._b2b import SPEC_EVENTS, B2BEvent
 from ._calls import CALLS, TrackMessage
 from ._common import Message
 
-__all__ = ["json_schema", "properties_schema", "tracking_plan"]
+__all__ = [
+    "DRAFT_07",
+    "draft07",
+    "json_schema",
+    "plain_text",
+    "properties_schema",
+    "required_on_wire",
+    "title",
+    "tracking_plan",
+]
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -48,19 +58,68 @@ def _message_class(name: str) -> type[Message]:
         ) from None
 
 
-def _draft07(model: type[BaseModel]) -> dict[str, Any]:
-    """Pydantic writes 2020-12 (``$defs``); Segment Protocols reads draft-07 (``definitions``)."""
+def draft07(model: type[BaseModel]) -> dict[str, Any]:
+    """Pydantic writes 2020-12 (``$defs``); Segment Protocols reads draft-07 (``definitions``).
+
+    Titles of properties are made from their names (``userId`` is ``User ID``,
+    not pydantic's ``Userid``) and descriptions are plain text (no reST).
+    """
     schema = model.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
     if "$defs" in schema:
         schema["definitions"] = schema.pop("$defs")
+    _tidy(schema)
     return {"$schema": DRAFT_07, **schema}
+
+
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)*:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+_INTERPRETED = re.compile(r"`([^`]+)`_{0,2}")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup (roles, literals), whitespace folded to single spaces."""
+    text = _ROLE.sub(r"\1", text)
+    text = _LITERAL.sub(r"\1", text)
+    text = _INTERPRETED.sub(r"\1", text)
+    return " ".join(text.split())
+
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def title(name: str) -> str:
+    """A property name as a title: ``userId`` and ``user_id`` are both ``User ID``."""
+    words = _WORD.findall(name) or [name]
+    return " ".join("ID" if word.lower() == "id" else word[:1].upper() + word[1:] for word in words)
+
+
+def _tidy(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _tidy(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("description"), str):
+        node["description"] = plain_text(node["description"])
+    props = node.get("properties")
+    if node.get("type") == "object" and isinstance(props, dict):
+        for name, sub in props.items():
+            if isinstance(sub, dict) and "title" in sub:
+                sub["title"] = title(name)
+    for key, value in node.items():
+        if key in ("properties", "definitions") and isinstance(value, dict):
+            for sub in value.values():
+                _tidy(sub)
+        elif key not in ("enum", "const", "default", "examples", "required"):
+            _tidy(value)
 
 
 _TAGS = ("type", "event")
 _IDENTITY = ("userId", "anonymousId")
 
 
-def _required_on_wire(cls: type[Message]) -> list[str]:
+def required_on_wire(cls: type[Message]) -> list[str]:
     """The wire names of the fields a message of ``cls`` must have, default or not.
 
     A default never fills ``type`` or ``event``: ``validate()`` picks the model
@@ -90,7 +149,7 @@ def properties_schema(event: str) -> dict[str, Any]:
         InvalidEventError: ``event`` is not one of the ten.
     """
     cls = _event_class(event)
-    return _draft07(cls.model_fields["properties"].annotation)  # type: ignore[arg-type]
+    return draft07(cls.model_fields["properties"].annotation)  # type: ignore[arg-type]
 
 
 def json_schema(event: str) -> dict[str, Any]:
@@ -105,9 +164,9 @@ def json_schema(event: str) -> dict[str, Any]:
         InvalidEventError: ``event`` is neither.
     """
     cls = _message_class(event)
-    schema = _draft07(cls)
+    schema = draft07(cls)
     given = schema.get("required", [])
-    schema["required"] = given + [name for name in _required_on_wire(cls) if name not in given]
+    schema["required"] = given + [name for name in required_on_wire(cls) if name not in given]
     # validate() reads a null id as absent: only a string satisfies the rule.
     schema["anyOf"] = [
         {"required": [name], "properties": {name: {"type": "string"}}} for name in _IDENTITY
@@ -116,41 +175,14 @@ def json_schema(event: str) -> dict[str, Any]:
 
 
 def tracking_plan(name: str = "B2B SaaS") -> dict[str, Any]:
-    """Return the ten spec events as a tracking plan, one JSON Schema rule per event.
+    """Return the ten spec events as a tracking plan in the legacy Config API's shape.
 
-    The shape follows Segment's Config API tracking plans (``rules.events[]`` with
-    ``name``, ``description``, ``version`` and a draft-07 ``rules`` schema over
-    ``properties`` and ``context``), so it can be loaded into Protocols or used
-    by any JSON Schema validator, e.g. in a warehouse test.
+    The same as ``TrackingPlan.b2b_saas().to_segment(legacy=True)`` with this
+    display name; ``TrackingPlan`` also writes the Public API's shape.
 
     Args:
         name: The plan's display name.
     """
-    events = []
-    for event, cls in SPEC_EVENTS.items():
-        wire_required = _required_on_wire(cls)
-        parts = {
-            "properties": properties_schema(event),
-            "context": _draft07(cls.model_fields["context"].annotation),  # type: ignore[arg-type]
-        }
-        definitions: dict[str, Any] = {}
-        for part in parts.values():  # refs point at the root: hoist the definitions there
-            del part["$schema"]
-            definitions.update(part.pop("definitions", {}))
-        rules: dict[str, Any] = {
-            "$schema": DRAFT_07,
-            "type": "object",
-            "properties": parts,
-            "required": [name for name in parts if name in wire_required],
-        }
-        if definitions:
-            rules["definitions"] = definitions
-        events.append(
-            {
-                "name": event,
-                "description": (cls.__doc__ or "").strip(),
-                "version": 1,
-                "rules": rules,
-            }
-        )
-    return {"display_name": name, "rules": {"events": events}}
+    from .._plan import TrackingPlan  # noqa: PLC0415 - the plan is built on these schemas
+
+    return TrackingPlan.b2b_saas(name=name).to_segment(legacy=True)

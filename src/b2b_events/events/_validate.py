@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
@@ -25,6 +25,9 @@ from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
 from ._errors import invalid_event_error, message_name
 from ._fast import fast_validator
+
+if TYPE_CHECKING:
+    from .._plan import TrackingPlan
 
 __all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate"]
 
@@ -107,7 +110,9 @@ def valid_name(payload: Mapping[str, Any], *, strict: bool = False) -> str | Non
     return payload["event"] if tag == "track" else tag
 
 
-def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
+def validate(
+    payload: Mapping[str, Any], *, strict: bool = False, plan: TrackingPlan | None = None
+) -> AnyMessage:
     """Validate one wire-format message and return it typed.
 
     The ten B2B SaaS events are checked against the spec (``SignedUp``,
@@ -119,7 +124,10 @@ def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
     Args:
         payload: One message as it is on the wire (camelCase envelope), e.g. a
             line of an event log or an element of a ``/v1/batch`` body.
-        strict: Reject track events that are not among the ten spec events.
+        strict: Reject track events that are not among the ten spec events
+            (or, with ``plan``, not in the plan).
+        plan: Check against this ``TrackingPlan`` (your own events, or a plan
+            read from Segment) instead of the ten spec events alone.
 
     Returns:
         The typed message. ``messageId`` and ``timestamp`` are filled in when absent.
@@ -132,6 +140,8 @@ def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'
     """
+    if plan is not None:
+        return plan.validate(payload, strict=strict)  # type: ignore[return-value]
     if type(payload) is not dict and not isinstance(payload, Mapping):
         got = type(payload).__name__
         raise InvalidEventError("message", [Problem("", f"must be a JSON object, not {got}")])

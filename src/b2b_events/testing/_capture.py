@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _default
 from .._client import Client, override_transport
@@ -25,6 +25,9 @@ from .._exceptions import InvalidEventError, Problem
 from .._transport import Response
 from ..events import validate
 from ._assertions import Query, compact, jsonable, listing, name_of, summary
+
+if TYPE_CHECKING:
+    from .._plan import TrackingPlan
 
 __all__ = ["Capture", "CapturingTransport", "Messages", "Violation", "capture", "routed"]
 
@@ -139,17 +142,23 @@ class Capture:
         >>> cap.assert_tracked("Signed In", group_id="acct_1")  # doctest: +SKIP
     """
 
-    def __init__(self, *, strict: bool = True, spec_only: bool = False) -> None:
+    def __init__(
+        self, *, strict: bool = True, spec_only: bool = False, plan: TrackingPlan | None = None
+    ) -> None:
         """Create an empty capture.
 
         Args:
             strict: Fail on messages that break the spec (see above); with
                 False they are only listed in ``violations``.
             spec_only: Also count track events outside the ten B2B SaaS events
-                (``"User Signed Up"``, ``"Report Exported"``) as violations.
+                (``"User Signed Up"``, ``"Report Exported"``), or outside
+                ``plan``, as violations.
+            plan: Check messages against this ``TrackingPlan`` (your own
+                events) instead of the ten spec events alone.
         """
         self._strict = strict
         self._spec_only = spec_only
+        self._plan = plan
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._violations: list[Violation] = []
@@ -203,7 +212,7 @@ class Capture:
         decoded, error = _decode(message)
         if error is None:
             try:
-                validate(decoded, strict=self._spec_only)
+                validate(decoded, strict=self._spec_only, plan=self._plan)
             except InvalidEventError as invalid:
                 error = invalid
         with self._lock:
@@ -501,7 +510,9 @@ def routed(cap: Capture) -> Iterator[Capture]:
 
 
 @contextmanager
-def capture(*, strict: bool = True, spec_only: bool = False) -> Iterator[Capture]:
+def capture(
+    *, strict: bool = True, spec_only: bool = False, plan: TrackingPlan | None = None
+) -> Iterator[Capture]:
     """Capture, in memory, every message tracked in the block; nothing is sent.
 
     For the duration of the block, the default client (``b2b_events.init`` and
@@ -513,8 +524,9 @@ def capture(*, strict: bool = True, spec_only: bool = False) -> Iterator[Capture
     Args:
         strict: Fail on messages that break the spec: at the next ``assert_*``
             helper, else when the block ends (unless it raised).
-        spec_only: Also count track events outside the ten B2B SaaS events as
-            violations.
+        spec_only: Also count track events outside the ten B2B SaaS events
+            (or outside ``plan``) as violations.
+        plan: Check messages against this ``TrackingPlan`` (your own events).
 
     Yields:
         The ``Capture``, to query and assert on.
@@ -529,7 +541,7 @@ def capture(*, strict: bool = True, spec_only: bool = False) -> Iterator[Capture
         >>> cap.assert_tracked("Signed In", user_id="u_1")  # doctest: +SKIP
     """
     __tracebackhide__ = True
-    cap = Capture(strict=strict, spec_only=spec_only)
+    cap = Capture(strict=strict, spec_only=spec_only, plan=plan)
     with routed(cap):
         yield cap
     if strict:

@@ -1,7 +1,9 @@
 """The pytest plugin, registered through the ``pytest11`` entry point.
 
-It adds the ``b2b_events_capture`` fixture and the ``b2b_events`` marker. This is
-the only module of the package that imports pytest.
+It adds the ``b2b_events_capture`` fixture, the ``b2b_events`` marker, and the
+plan the capture checks against: the ``b2b_events_plan`` ini option
+(``module:attribute`` or a Segment ``plan.json``) or a ``b2b_events_plan`` fixture
+of your own. This is the only module of the package that imports pytest.
 
 Invalid messages fail the test in the call phase (a failure, not an error), from
 a ``pytest_runtest_call`` wrapper; those sent during teardown fail the teardown.
@@ -14,13 +16,54 @@ from typing import Any
 
 import pytest
 
+from .._exceptions import TrackingPlanError
+from .._plan import TrackingPlan
 from ._capture import Capture, routed
 
-__all__ = ["b2b_events_capture", "pytest_configure", "pytest_runtest_call"]
+__all__ = [
+    "b2b_events_capture",
+    "b2b_events_plan",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_runtest_call",
+]
 
 _MARKER = "b2b_events"
 _OPTIONS = {"strict": True, "spec_only": False}
 _CAPTURE = pytest.StashKey[Capture]()
+
+
+_PLAN_INI = "b2b_events_plan"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``b2b_events_plan`` ini option."""
+    parser.addini(
+        _PLAN_INI,
+        "the tracking plan b2b_events_capture checks against: module:attribute (a "
+        "b2b_events.TrackingPlan) or a Segment plan.json (default: the ten B2B SaaS events)",
+        default="",
+    )
+
+
+@pytest.fixture(scope="session")
+def b2b_events_plan(pytestconfig: pytest.Config) -> TrackingPlan | None:
+    """The ``TrackingPlan`` that ``b2b_events_capture`` validates against (None: the ten).
+
+    Set the ``b2b_events_plan`` ini option, or override this fixture in a
+    ``conftest.py``::
+
+        @pytest.fixture(scope="session")
+        def b2b_events_plan():
+            return TrackingPlan.b2b_saas().with_events(ReportExported)
+    """
+    reference = str(pytestconfig.getini(_PLAN_INI)).strip()
+    if not reference:
+        return None
+    try:
+        return TrackingPlan.load(reference)
+    except TrackingPlanError as exc:
+        raise pytest.UsageError(f"{_PLAN_INI} = {reference}: {exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,7 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def b2b_events_capture(request: pytest.FixtureRequest) -> Iterator[Capture]:
+def b2b_events_capture(
+    request: pytest.FixtureRequest, b2b_events_plan: TrackingPlan | None
+) -> Iterator[Capture]:
     """Capture every b2b-events message of the test in memory, and validate each one.
 
     While the test runs, ``b2b_events.init``/``b2b_events.track`` and every
@@ -51,7 +96,7 @@ def b2b_events_capture(request: pytest.FixtureRequest) -> Iterator[Capture]:
             signup(user_id="u_1", account_id="acct_1")
             b2b_events_capture.assert_tracked("Signed Up", group_id="acct_1")
     """
-    cap = Capture(**_options(request.node))
+    cap = Capture(**_options(request.node), plan=b2b_events_plan)
     with routed(cap):
         request.node.stash[_CAPTURE] = cap
         yield cap

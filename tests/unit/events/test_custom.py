@@ -1,0 +1,211 @@
+"""Your own events as models: checked where built, tracked like the ten, validated by name."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timezone
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+import b2b_events
+from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan
+from b2b_events.events import Date, DateTime, TrackMessage
+from b2b_events.testing import Capture
+
+
+class ReportExported(Event, name="Report Exported", group=True):
+    """A report was exported (``csv`` or ``pdf``)."""
+
+    report_id: str
+    format: Literal["csv", "pdf"]
+    rows: int | None = None
+
+
+class SeatLimitReached(Event, name="Seat Limit Reached"):
+    """The account used its last seat."""
+
+    seats: int
+    since: DateTime | None = None
+    renewal: Date | None = None
+
+
+class CartShared(Event, name="Cart Shared"):
+    """A property whose type is defined further down: resolved on first use."""
+
+    cart: Cart
+
+
+class Cart(BaseModel):
+    sku: str
+
+
+PLAN = TrackingPlan.b2b_saas().with_events(ReportExported, SeatLimitReached)
+
+
+def _problems(exc: pytest.ExceptionInfo[InvalidEventError]) -> list[str]:
+    return [str(problem) for problem in exc.value.problems]
+
+
+def test_building_an_event_checks_its_properties() -> None:
+    with pytest.raises(InvalidEventError) as exc:
+        ReportExported(report_id=1, format="xls")  # type: ignore[arg-type]
+    assert exc.value.event == "Report Exported"
+    assert _problems(exc) == [
+        "properties.report_id: must be a string",
+        "properties.format: must be 'csv' or 'pdf'",
+    ]
+
+
+def test_a_missing_required_property_is_named() -> None:
+    with pytest.raises(InvalidEventError, match=r"properties\.format: required"):
+        ReportExported(report_id="r_1")  # type: ignore[call-arg]
+
+
+def test_properties_are_strict_as_json_schema_reads_them() -> None:
+    with pytest.raises(InvalidEventError, match=r"properties\.rows: must be an integer"):
+        ReportExported(report_id="r_1", format="csv", rows="5")  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError, match=r"properties\.seats: must be an integer"):
+        SeatLimitReached(seats=True)
+
+
+def test_dates_take_objects_and_iso_strings_but_not_naive_or_inexact_ones() -> None:
+    event = SeatLimitReached(seats=3, since="2026-11-01T10:00:00Z", renewal="2027-01-01")  # type: ignore[arg-type]
+    assert event.since == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    assert event.renewal == date(2027, 1, 1)
+    with pytest.raises(
+        InvalidEventError, match=r"properties\.since: must be an RFC 3339 date-time"
+    ):
+        SeatLimitReached(seats=3, since="2026-11-01T10:00:00")  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError, match=r"properties\.renewal: must be a date"):
+        SeatLimitReached(seats=3, renewal="2027-01-01T00:00:00")  # type: ignore[arg-type]
+
+
+def test_the_account_never_goes_in_the_properties_of_a_group_event() -> None:
+    with pytest.raises(InvalidEventError, match=r"properties\.groupId: the account goes"):
+        ReportExported(report_id="r_1", format="csv", groupId="acct_1")  # type: ignore[call-arg]
+    assert SeatLimitReached(seats=1, groupId="x").model_extra == {"groupId": "x"}  # type: ignore[call-arg]
+
+
+def test_tracking_an_event_puts_it_on_the_wire_like_the_ten() -> None:
+    sent: list[b2b_events.events.Message] = []
+    at = datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
+    message = Tracker(sink=sent.append)(
+        ReportExported(report_id="r_1", format="csv"),
+        user_id="u_1",
+        group_id="acct_1",
+        properties={"source": "api"},
+        context={"ip": "203.0.113.7"},
+        timestamp=at,
+        message_id="m_1",
+    )
+    assert sent == [message]
+    assert isinstance(message, TrackMessage)
+    assert message.to_wire() == {
+        "type": "track",
+        "event": "Report Exported",
+        "userId": "u_1",
+        "messageId": "m_1",
+        "timestamp": "2026-11-22T10:00:00.000Z",
+        "context": {
+            "ip": "203.0.113.7",
+            "groupId": "acct_1",
+            "library": {"name": "b2b-events", "version": b2b_events.__version__},
+        },
+        "properties": {"report_id": "r_1", "format": "csv", "source": "api"},
+    }
+
+
+def test_a_group_event_requires_group_id_and_others_do_not() -> None:
+    track = Tracker()
+    with pytest.raises(InvalidEventError) as exc:
+        track(ReportExported(report_id="r_1", format="csv"), user_id="u_1")
+    assert _problems(exc) == ["context.groupId: required"]
+    message = track(SeatLimitReached(seats=5), anonymous_id="a_1")
+    assert "groupId" not in message.to_wire()["context"]
+
+
+def test_tracking_checks_the_envelope_and_repeated_properties() -> None:
+    with pytest.raises(InvalidEventError) as exc:
+        Tracker()(SeatLimitReached(seats=5), properties={"seats": 6})
+    assert _problems(exc) == [
+        "properties.seats: given both as a keyword and in the mapping",
+        "userId: required (or anonymousId)",
+    ]
+
+
+def test_tracking_something_else_than_an_event_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"track\.event\(name"):
+        Tracker()("Report Exported", user_id="u_1")  # type: ignore[arg-type]
+
+
+def test_the_module_level_track_and_both_clients_take_an_event(
+    b2b_events_capture: Capture,
+) -> None:
+    b2b_events.init()
+    b2b_events.track(SeatLimitReached(seats=5), user_id="u_1")
+    with b2b_events.Client() as client:
+        client.track(SeatLimitReached(seats=6), user_id="u_2")
+
+    async def in_a_loop() -> None:
+        async with b2b_events.AsyncClient() as client:
+            client.track(ReportExported(report_id="r", format="pdf"), user_id="u_3", group_id="g")
+
+    asyncio.run(in_a_loop())
+    b2b_events.close()
+    assert [(m["userId"], m["event"]) for m in b2b_events_capture.messages] == [
+        ("u_1", "Seat Limit Reached"),
+        ("u_2", "Seat Limit Reached"),
+        ("u_3", "Report Exported"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("properties", "problems"),
+    [
+        ({"report_id": "r", "format": "csv"}, []),
+        ({"report_id": "r", "format": "xls"}, ["properties.format: must be 'csv' or 'pdf'"]),
+        ({"format": "csv", "rows": 1.5}, ["properties.report_id: required"]),
+    ],
+)
+def test_validate_with_a_plan_checks_an_event_by_its_model(
+    properties: dict[str, object], problems: list[str]
+) -> None:
+    payload = {
+        "type": "track",
+        "event": "Report Exported",
+        "userId": "u_1",
+        "context": {"groupId": "acct_1"},
+        "properties": properties,
+    }
+    if not problems:
+        message = b2b_events.validate(payload, plan=PLAN)
+        assert isinstance(message, TrackMessage)
+        assert isinstance(message.properties, ReportExported)
+        return
+    with pytest.raises(InvalidEventError) as exc:
+        b2b_events.validate(payload, plan=PLAN)
+    assert _problems(exc)[: len(problems)] == problems
+
+
+def test_an_event_needs_a_name_other_than_a_spec_event() -> None:
+    with pytest.raises(TypeError, match="spec event"):
+
+        class SignedUpAgain(Event, name="Signed Up"):  # pragma: no cover - refused
+            pass
+
+    with pytest.raises(TypeError):
+
+        class Nameless(Event):  # pragma: no cover - refused
+            pass
+
+
+def test_a_property_type_defined_after_the_event_is_resolved_on_first_use() -> None:
+    message = Tracker()(CartShared(cart=Cart(sku="s_1")), user_id="u_1")
+    assert message.to_wire()["properties"] == {"cart": {"sku": "s_1"}}
+    with pytest.raises(InvalidEventError, match=r"properties\.cart\.sku: required"):
+        b2b_events.validate(
+            {"type": "track", "event": "Cart Shared", "userId": "u", "properties": {"cart": {}}},
+            plan=TrackingPlan(events=[CartShared]),
+        )
