@@ -25,6 +25,7 @@ from ._exceptions import (
 )
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
+from ._scope import Identity, Scope, current_identity, scope
 from ._tracker import Tracker
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
@@ -42,16 +43,19 @@ __all__ = [
     "DropReason",
     "EventLogTransport",
     "HttpTransport",
+    "Identity",
     "InvalidEventError",
     "LogLine",
     "MessageTooLargeError",
     "Problem",
     "ReplayReport",
     "Response",
+    "Scope",
     "Tracker",
     "Transport",
     "__version__",
     "close",
+    "current_identity",
     "default_client",
     "flush",
     "group",
@@ -59,6 +63,7 @@ __all__ = [
     "init",
     "read_event_log",
     "replay",
+    "scope",
     "track",
     "validate",
 ]
