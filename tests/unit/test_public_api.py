@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
 import b2b_events
 import b2b_events.events
+import b2b_events.integrations
 
 
 def test_top_level_public_names_are_pinned() -> None:
@@ -91,7 +94,31 @@ def test_events_public_names_are_pinned() -> None:
     ]
 
 
-@pytest.mark.parametrize("module_name", ["b2b_events", "b2b_events.events"])
+def test_integrations_public_names_are_pinned() -> None:
+    assert sorted(b2b_events.integrations.__all__) == [
+        "ASGIMiddleware",
+        "RequestInfo",
+        "WSGIMiddleware",
+        "request_context",
+    ]
+
+
+def test_integrations_import_no_web_framework() -> None:
+    code = (
+        "import sys, b2b_events.integrations; "
+        "print(sorted({'fastapi', 'starlette', 'flask', 'werkzeug', 'django'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+PUBLIC_MODULES = ["b2b_events", "b2b_events.events", "b2b_events.integrations"]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_public_names_are_listed_once(module_name: str) -> None:
     names = importlib.import_module(module_name).__all__
 
@@ -100,8 +127,11 @@ def test_public_names_are_listed_once(module_name: str) -> None:
 
 @pytest.mark.parametrize(
     ("module_name", "name"),
-    [("b2b_events", name) for name in b2b_events.__all__]
-    + [("b2b_events.events", name) for name in b2b_events.events.__all__],
+    [
+        (module_name, name)
+        for module_name in PUBLIC_MODULES
+        for name in importlib.import_module(module_name).__all__
+    ],
 )
 def test_every_public_name_is_importable(module_name: str, name: str) -> None:
     namespace: dict[str, object] = {}
