@@ -49,6 +49,12 @@ class Identity:
 
 _current: ContextVar[Identity | None] = ContextVar("b2b_events_scope", default=None)
 
+_entered: ContextVar[tuple[Token[Identity | None], ...]] = ContextVar(
+    "b2b_events_scope_tokens", default=()
+)
+"""How to undo each ``with`` open in this context: so that one ``Scope`` object may
+be entered in many threads and tasks at once, it keeps no state of its own."""
+
 open_scope = _current.get
 """The identity of the innermost open scope, merged with the outer ones; None outside any."""
 
@@ -96,16 +102,15 @@ class Scope:
 
     Made by :func:`scope`. Entering it makes its identity, nested inside the
     scope already open, the current one until it exits. As a decorator it opens
-    afresh on each call (also for concurrent calls, in any thread or task); a
-    coroutine function keeps it across each ``await``.
+    afresh on each call; a coroutine function keeps it across each ``await``.
+    One ``Scope`` may be entered or called in many threads and tasks at once.
     """
 
-    __slots__ = ("_identity", "_tokens")
+    __slots__ = ("_identity",)
 
     def __init__(self, identity: Identity) -> None:
         """Hold ``identity`` until entered; see :func:`scope`."""
         self._identity = identity
-        self._tokens: list[Token[Identity | None]] = []
 
     @property
     def identity(self) -> Identity:
@@ -114,7 +119,7 @@ class Scope:
 
     def __enter__(self) -> Identity:
         nested = _nest(_current.get(), self._identity)
-        self._tokens.append(_current.set(nested))
+        _entered.set((*_entered.get(), _current.set(nested)))
         return nested
 
     def __exit__(
@@ -123,7 +128,9 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _current.reset(self._tokens.pop())
+        tokens = _entered.get()
+        _entered.set(tokens[:-1])
+        _current.reset(tokens[-1])
 
     def __call__(self, func: F) -> F:
         """Run ``func`` (a function or a coroutine function) inside this scope on every call.

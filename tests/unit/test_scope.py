@@ -302,6 +302,24 @@ def test_threads_in_flight_never_see_each_others_ids(track: Tracker) -> None:
             assert (message["userId"], message["context"]["groupId"]) == (f"u_{i}", f"acct_{i % 7}")
 
 
+def test_one_scope_object_entered_in_many_threads_at_once(track: Tracker) -> None:
+    account = scope(group_id="acct_1")
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def request(i: int) -> list[str]:
+        with account, scope(user_id=f"u_{i}"):
+            barrier.wait(timeout=30)  # every thread has entered the same Scope object
+            first = wire(track.signed_in())["userId"]
+        barrier.wait(timeout=30)  # every thread has left it again
+        return [first, str(b2b_events.current_identity())]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(request, range(workers)))
+
+    assert results == [[f"u_{i}", "None"] for i in range(workers)]
+
+
 # -- every way of tracking goes through it ------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from web_checks import (
     REQUESTS,
@@ -235,6 +235,47 @@ def test_a_task_created_in_a_request_keeps_its_scope_after_the_response(
     asyncio.run(main())
 
     b2b_events_capture.assert_tracked_once("Signed In", user_id="u_2", group_id="acct_2")
+
+
+def test_fastapi_background_tasks_run_inside_the_request_scope(
+    b2b_events_capture: Capture,
+) -> None:
+    app = make_app()
+
+    @app.post("/later")
+    async def later(background: BackgroundTasks) -> dict[str, str]:
+        background.add_task(b2b_events.track.signed_in)  # after the response is sent
+        return {"ok": "yes"}
+
+    with TestClient(app) as client:
+        client.post("/later", headers={"Cookie": "session=s_2"})
+
+    b2b_events_capture.assert_tracked_once("Signed In", user_id="u_2", group_id="acct_2")
+
+
+def test_a_websocket_connection_has_its_scope(b2b_events_capture: Capture) -> None:
+    app = make_app()
+
+    @app.websocket("/live")
+    async def live(websocket: WebSocket) -> None:
+        await websocket.accept()
+        b2b_events.track.event(
+            "Dashboard Opened", properties={"via": await websocket.receive_text()}
+        )
+        await websocket.close()
+
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/live", headers={"Cookie": "session=s_1"}) as websocket,
+    ):
+        websocket.send_text("ws")
+
+    b2b_events_capture.assert_tracked_once(
+        "Dashboard Opened",
+        user_id="u_1",
+        group_id="acct_1",
+        context={"page": {"path": "/live", "url": "ws://testserver/live"}},
+    )
 
 
 # -- concurrency: requests in flight never see each other's ids ------------------------
