@@ -172,6 +172,19 @@ def test_a_failing_identify_is_logged_and_the_request_goes_on(
     assert "identify(request) failed for POST /explicit" in record.getMessage()
 
 
+def test_a_failing_async_identify_is_logged_too(
+    caplog: pytest.LogCaptureFixture, b2b_events_capture: Capture
+) -> None:
+    async def identify(request: RequestInfo) -> Identity:
+        raise LookupError("session store down")
+
+    with TestClient(make_app(identify)) as client:
+        assert client.post("/explicit").status_code == 200
+
+    assert "identify(request) failed" in caplog.text
+    b2b_events_capture.assert_tracked_once("Signed In", user_id="u_9")
+
+
 def test_without_an_identity_a_b2b_event_without_ids_still_fails(
     client: TestClient, b2b_events_capture: Capture
 ) -> None:

@@ -49,6 +49,12 @@ def test_without_host_header_or_raw_path_the_server_and_path_make_the_url(
     assert request.url == f"https://{host}/api/r%C3%A9"
 
 
+def test_without_host_header_or_server_the_host_is_localhost() -> None:
+    request = asgi_request(http_scope(headers=[], server=None, scheme="http"))
+
+    assert request.url == "http://localhost/a%20b"
+
+
 def test_repeated_headers_are_joined_and_cookies_parsed() -> None:
     request = asgi_request(
         http_scope(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from wsgiref.util import setup_testing_defaults
+from wsgiref.util import FileWrapper, setup_testing_defaults
 
 import pytest
 from flask import Flask, Response, stream_with_context
@@ -240,3 +241,66 @@ def test_headers_are_read_by_lower_case_name() -> None:
     assert request.headers["x-request-id"] == "r1"
     assert request.headers["content-type"] == "application/json"
     assert request.cookies == {"a": "1", "b": "2"}
+
+
+# -- a bare WSGI app: what the middleware hands back to the server ---------------------
+
+
+class Body:
+    """A response body that tracks when the server closes it."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"ok"
+
+    def close(self) -> None:
+        self.closed = True
+        b2b_events.track.event("Body Closed")
+
+
+def serve(body: Any, **options: Any) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return body
+
+    env = environ(HTTP_COOKIE="session=s_1", REMOTE_ADDR="127.0.0.1")
+    env["wsgi.file_wrapper"] = FileWrapper
+    return WSGIMiddleware(app, identify=by_session, **options)(env, lambda *args: None)
+
+
+def test_a_list_body_and_a_file_wrapper_are_handed_back_as_they_are() -> None:
+    listed = [b"ok"]
+    wrapped = FileWrapper(io.BytesIO(b"ok"))
+
+    assert serve(listed) is listed
+    assert serve(wrapped) is wrapped
+
+
+def test_the_server_closing_the_body_is_inside_the_request_scope(
+    b2b_events_capture: Capture,
+) -> None:
+    body = Body()
+    served = serve(body)
+
+    assert list(served) == [b"ok"]
+    served.close()
+
+    assert body.closed
+    b2b_events_capture.assert_tracked_once("Body Closed", user_id="u_1", group_id="acct_1")
+    assert b2b_events.current_identity() is None
+
+
+def test_without_identify_only_the_request_context_is_given(b2b_events_capture: Capture) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        b2b_events.track.event("Page Viewed", anonymous_id="anon_1")
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    WSGIMiddleware(app)(environ(REMOTE_ADDR="127.0.0.1"), lambda *args: None)
+
+    (message,) = b2b_events_capture.messages
+    assert "userId" not in message
+    assert "groupId" not in message["context"]
+    assert message["context"]["ip"] == "127.0.0.1"
