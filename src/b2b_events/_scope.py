@@ -13,6 +13,7 @@ Issue #22.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -225,6 +226,6 @@ def scope(
             user_id=base.user_id if user_id is None else user_id,
             anonymous_id=base.anonymous_id if anonymous_id is None else anonymous_id,
             group_id=base.group_id if group_id is None else group_id,
-            context=dict(ctx) or None,
+            context=copy.deepcopy(dict(ctx)) or None,  # a snapshot: later edits to yours stay out
         )
     )

@@ -135,6 +135,15 @@ def test_a_none_in_an_inner_scope_context_removes_the_outer_key(track: Tracker) 
     assert "ip" not in message["context"]
 
 
+def test_the_scope_keeps_its_context_as_it_was_when_opened(track: Tracker) -> None:
+    page = {"path": "/a"}
+    with scope(group_id="acct_1", user_id="u_1", context={"page": page}):
+        page["path"] = "/changed"
+        message = wire(track.signed_in())
+
+    assert message["context"]["page"] == {"path": "/a"}
+
+
 def test_a_b2b_event_outside_any_scope_without_a_group_still_fails(track: Tracker) -> None:
     with scope(user_id="u_1", group_id="acct_1"):
         track.signed_in()
