@@ -38,6 +38,7 @@ from ._exceptions import (
 from ._plan import TrackingPlan
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
+from ._scope import Identity, Scope, current_identity, scope
 from ._tracker import Tracker
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
@@ -56,12 +57,14 @@ __all__ = [
     "Event",
     "EventLogTransport",
     "HttpTransport",
+    "Identity",
     "InvalidEventError",
     "LogLine",
     "MessageTooLargeError",
     "Problem",
     "ReplayReport",
     "Response",
+    "Scope",
     "Tracker",
     "TrackingPlan",
     "TrackingPlanError",
@@ -69,6 +72,7 @@ __all__ = [
     "__version__",
     "alias",
     "close",
+    "current_identity",
     "default_client",
     "flush",
     "group",
@@ -77,6 +81,7 @@ __all__ = [
     "page",
     "read_event_log",
     "replay",
+    "scope",
     "screen",
     "track",
     "validate",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from ._exceptions import InvalidEventError, Problem
+from ._scope import Identity, merge_context, open_scope
 from ._version import __version__
 from .events import (
     SPEC_EVENTS,
@@ -72,6 +73,7 @@ class Tracker:
 
     - ``user_id`` / ``anonymous_id``: who did it; at least one is required.
     - ``group_id``: the account (``context.groupId``); required for the ten events.
+      Inside ``b2b_events.scope(...)``, ids left out come from the scope.
     - ``properties``: custom properties next to the semantic ones (JSON values);
       a key may not repeat a keyword argument.
     - ``context``: extra context (``ip``, ``locale``, ...); ``library`` is set for you.
@@ -166,30 +168,43 @@ class Tracker:
     def _envelope(
         self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
     ) -> dict[str, Any]:
-        """The fields every message has, from the builder's arguments."""
-        group_id = args.get("group_id") if context_group else None
-        ctx: dict[str, Any] = {"library": LIBRARY}
+        """The fields every message has, from the builder's arguments and the open scope.
+
+        ``context_group=False`` is for a call whose ``group_id`` is its own
+        top-level ``groupId`` (``group``), not ``context.groupId``.
+        """
+        user_id, anonymous_id = args["user_id"], args["anonymous_id"]
+        group_id = args.get("group_id")
         context = args["context"]
         if context is not None and type(context) is not dict:
             context = _object(context, "context", problems)
+        scoped = open_scope()  # the one lookup of the scope (issue #22); None outside any
+        if scoped is not None:
+            user_id, anonymous_id, group_id, context = _completed(
+                scoped, args, context, context_group=context_group
+            )
+        ctx: dict[str, Any] = {"library": LIBRARY}
         if context:
             given = context.get("groupId")
-            if given is not None and group_id is not None and given != group_id:
+            if context_group and given is not None and group_id is not None and given != group_id:
                 problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
-        if group_id is not None:
-            ctx["groupId"] = group_id
         message_id, timestamp = args["message_id"], args["timestamp"]
         data: dict[str, Any] = {
             "messageId": new_message_id() if message_id is None else message_id,
             "timestamp": now() if timestamp is None else timestamp,
             "context": ctx,
         }
-        if args["user_id"] is not None:
-            data["userId"] = args["user_id"]
-        if args["anonymous_id"] is not None:
-            data["anonymousId"] = args["anonymous_id"]
+        if group_id is not None:
+            if context_group:
+                ctx["groupId"] = group_id
+            else:
+                data["groupId"] = group_id
+        if user_id is not None:
+            data["userId"] = user_id
+        if anonymous_id is not None:
+            data["anonymousId"] = anonymous_id
         if args["integrations"] is not None:
             data["integrations"] = args["integrations"]
         return data
@@ -199,7 +214,7 @@ class Tracker:
     def account_created(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         account_name: str,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -215,7 +230,7 @@ class Tracker:
     def account_deleted(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         account_name: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -231,7 +246,7 @@ class Tracker:
     def signed_up(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         type: str | None = None,
@@ -253,7 +268,7 @@ class Tracker:
     def signed_in(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         username: str | None = None,
@@ -269,7 +284,7 @@ class Tracker:
     def signed_out(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         username: str | None = None,
@@ -285,7 +300,7 @@ class Tracker:
     def invite_sent(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         invitee_email: str,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -304,7 +319,7 @@ class Tracker:
     def account_added_user(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         role: str | None = None,
@@ -320,7 +335,7 @@ class Tracker:
     def account_removed_user(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         properties: JsonMap | None = None,
@@ -335,7 +350,7 @@ class Tracker:
     def trial_started(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         trial_start_date: date | datetime | str,
         trial_end_date: date | datetime | str,
         trial_plan_name: str,
@@ -353,7 +368,7 @@ class Tracker:
     def trial_ended(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         trial_start_date: date | datetime | str,
         trial_end_date: date | datetime | str,
         trial_plan_name: str,
@@ -479,7 +494,7 @@ class Tracker:
     def group(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         traits: JsonMap | None = None,
@@ -496,7 +511,6 @@ class Tracker:
         problems: list[Problem] = []
         data = self._envelope(locals(), problems, context_group=False)
         data["type"] = "group"
-        data["groupId"] = group_id
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Group, data, "group", problems)
@@ -567,6 +581,28 @@ class Tracker:
         properties = _object(args["properties"], "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         return self._emit(cls, data, kind, problems)
+
+
+def _completed(
+    scoped: Identity, args: dict[str, Any], context: Any, *, context_group: bool
+) -> tuple[Any, Any, Any, Any]:
+    """The call's ids and context with what it left out taken from the open scope.
+
+    Each id the call gives wins; a call without a ``group_id`` parameter gets no
+    group, nor one whose own context names the account. The scope's context is
+    merged under the call's.
+    """
+    user_id, anonymous_id, group_id = args["user_id"], args["anonymous_id"], args.get("group_id")
+    if user_id is None:
+        user_id = scoped.user_id
+    if anonymous_id is None:
+        anonymous_id = scoped.anonymous_id
+    named = context_group and context and context.get("groupId") is not None
+    if group_id is None and "group_id" in args and not named:
+        group_id = scoped.group_id
+    if scoped.context:
+        context = merge_context(scoped.context, context)
+    return user_id, anonymous_id, group_id, context
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:
