@@ -556,14 +556,17 @@ class Tracker:
     def alias(
         self,
         *,
-        user_id: str,
         previous_id: str,
+        user_id: str | None = None,
         context: JsonMap | None = None,
         integrations: JsonMap | None = None,
         timestamp: datetime | None = None,
         message_id: str | None = None,
     ) -> Alias:
-        """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``."""
+        """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``.
+
+        ``user_id`` may come from an open ``scope``; it is required either way.
+        """
         problems: list[Problem] = []
         data = self._envelope({**locals(), "anonymous_id": None}, problems)
         data["type"] = "alias"

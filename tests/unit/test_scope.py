@@ -79,6 +79,29 @@ def test_event_identify_and_group_take_the_scope_too(track: Tracker) -> None:
     assert "groupId" not in group["context"]
 
 
+def test_page_screen_alias_and_custom_events_take_the_scope(track: Tracker) -> None:
+    class ReportExported(b2b_events.Event, name="Report Exported", group=True):
+        report_id: str
+
+    with scope(user_id="u_1", group_id="acct_1"):
+        page = wire(track.page(name="Pricing"))
+        screen = wire(track.screen(name="Home"))
+        alias = wire(track.alias(previous_id="anon_1"))
+        custom = wire(track(ReportExported(report_id="r_1")))
+
+    for message in (page, screen, alias, custom):
+        assert message["userId"] == "u_1"
+    for message in (page, screen, custom):
+        assert message["context"]["groupId"] == "acct_1"
+    assert alias["previousId"] == "anon_1"
+    assert "groupId" not in alias["context"]  # alias names no account
+
+
+def test_an_alias_outside_any_scope_without_a_user_fails(track: Tracker) -> None:
+    with pytest.raises(InvalidEventError, match="userId"):
+        track.alias(previous_id="anon_1")
+
+
 def test_an_explicit_argument_wins_over_the_scope(track: Tracker) -> None:
     with scope(user_id="u_1", anonymous_id="anon_1", group_id="acct_1"):
         message = wire(track.signed_in(user_id="u_2", anonymous_id="anon_2", group_id="acct_2"))
