@@ -136,6 +136,7 @@ function show(item, row) {
   $("detail-title").textContent = `${nameOf(item.message)} at ${item.receivedAt}`;
   $("detail-json").textContent = JSON.stringify(item, null, 2);
   $("detail").hidden = false;
+  $("detail").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
 async function refresh() {
