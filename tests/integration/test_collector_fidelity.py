@@ -343,7 +343,7 @@ def test_the_collector_accepts_what_validate_and_the_client_accept(collector: Co
     assert f"nested past the {MAX_DEPTH}-level limit" in refused.json()["message"]
 
 
-def test_validate_and_the_builders_share_the_depth_limit() -> None:
+def test_validate_the_builders_and_the_cli_share_the_depth_limit(tmp_path: Path) -> None:
     at_limit = track_msg(properties=nested(MAX_DEPTH - 1))
     assert validate(at_limit).name == "Signed In"
     Tracker().signed_in(user_id="u", group_id="g", properties=nested(MAX_DEPTH - 1))
@@ -354,3 +354,37 @@ def test_validate_and_the_builders_share_the_depth_limit() -> None:
     assert problem.path == "properties" + ".a" * (MAX_DEPTH - 1)  # the first level too many
     with pytest.raises(InvalidEventError):
         Tracker().signed_in(user_id="u", group_id="g", properties=nested(MAX_DEPTH))
+    log = tmp_path / "events.jsonl"
+    log.write_text(json.dumps(at_limit) + "\n" + json.dumps(over) + "\n")
+    out = io.StringIO()
+    assert main(["validate", str(log)], out=out) == 1
+    assert f"events.jsonl:2: Signed In: {problem}" in out.getvalue()
+    assert "1 valid  1 invalid" in out.getvalue()
+
+
+@pytest.mark.parametrize("db", [False, True], ids=["memory", "sqlite"])
+def test_both_stores_filter_by_validity_and_count_per_event(tmp_path: Path, db: bool) -> None:
+    batch = [
+        track_msg(),
+        track_msg(messageId="m-2", context={}),  # no account: invalid
+        {"type": "identify", "userId": "u_1", "messageId": "i"},
+        track_msg(messageId="m-3"),
+    ]
+    with running(db=tmp_path / "e.sqlite" if db else None, write_key=KEY) as collector:
+        body = {"batch": batch, "writeKey": KEY}
+        assert httpx.post(collector.url + "/v1/batch", json=body).status_code == 200
+        assert [s.message["messageId"] for s in collector.messages(valid=False)] == ["m-2"]
+        assert len(collector.messages(valid=True)) == 3
+        listed = httpx.get(collector.url + "/v1/messages?valid=false", headers=BASIC).json()
+        assert [item["message"]["messageId"] for item in listed] == ["m-2"]
+        maybe = httpx.get(collector.url + "/v1/messages?valid=maybe", headers=BASIC)
+        assert maybe.status_code == 400
+        view = httpx.get(collector.url + "/v1/view?limit=2", headers=BASIC).json()
+        seen = httpx.get(collector.url + "/v1/view?seen=4&refusedSeen=0", headers=BASIC).json()
+        assert seen == {"unchanged": True, "total": 4, "refusedTotal": 0}
+    assert view["counts"] == [
+        {"event": "Signed In", "received": 3, "valid": 2},
+        {"event": "identify", "received": 1, "valid": 1},
+    ]
+    assert [item["message"]["messageId"] for item in view["messages"]] == ["m-3", "i"]
+    assert view["total"] == 4

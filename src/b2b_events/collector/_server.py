@@ -80,7 +80,7 @@ class BadRequest(Exception):  # noqa: N818 - an HTTP answer, not a programming e
     of earlier versions.
     """
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, **extra: Any):
+    def __init__(self, status: int, message: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
