@@ -262,7 +262,8 @@ def _collect(args: argparse.Namespace, out: TextIO) -> int:
 
     previous = signal.signal(signal.SIGTERM, stop)
     print(f"listening on {collector.url}  (POST /v1/batch)", file=out)
-    print(f"web view: {collector.view_url}", file=out, flush=True)
+    sign_in = "  (user name: the write key, no password)" if write_key else ""
+    print(f"web view: {collector.view_url}{sign_in}", file=out, flush=True)
     try:
         collector.serve_forever()
     except KeyboardInterrupt:

@@ -176,7 +176,8 @@ def test_collect_serves_and_stops_cleanly_on_a_signal(
         banner = process.stdout.readline()
         assert banner.startswith("listening on http://127.0.0.1:")
         url = banner.split()[2]
-        assert process.stdout.readline() == f"web view: {url}/\n"
+        view = f"web view: {url}/  (user name: the write key, no password)\n"
+        assert process.stdout.readline() == view
         message = {"type": "track", "event": "Signed In", "userId": "u", "context": {}}
         body = {"batch": [message], "writeKey": "secret"}
         assert httpx.post(url + "/v1/batch", json=body).status_code == 200

@@ -28,6 +28,12 @@ function nameOf(message) {
   return typeof message.event === "string" ? message.event : String(message.type ?? "?");
 }
 
+function labelOf(message) {
+  // The event column: a track's event, a page's or screen's name; the type column has the rest.
+  const label = message.type === "track" ? message.event : message.name;
+  return typeof label === "string" && label ? label : "-";
+}
+
 function groupOf(message) {
   const context = message.context;
   const inner = context && typeof context === "object" ? context.groupId : undefined;
@@ -99,7 +105,7 @@ function drawMessages(items, total) {
     tr.append(
       cell(clock(item.receivedAt), "mono"),
       cell(String(message.type ?? "?")),
-      cell(nameOf(message)),
+      cell(labelOf(message)),
       cell(String(message.userId ?? message.anonymousId ?? "-")),
       cell(String(groupOf(message))),
       validity,
