@@ -94,7 +94,8 @@ def corrected_timestamp(received_at: str, sent_at: str | None, original: str | N
 
     Without a client ``timestamp`` the message happened when it arrived
     (``receivedAt``); without a ``sentAt`` (or with one that is not a date-time)
-    nothing can be corrected and the client's ``timestamp`` stands.
+    nothing can be corrected and the client's ``timestamp`` stands. A date-time
+    without an offset is read as UTC.
     See https://segment.com/docs/connections/spec/common/#timestamps
     """
     if original is None:
