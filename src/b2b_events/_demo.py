@@ -110,7 +110,8 @@ def run_demo(out: TextIO | None = None, *, live: bool = True) -> int:
     """Run the demo; return 0 when everything the client sent arrived valid."""
     out = out or sys.stdout
     with Collector(live=live, out=out) as collector:
-        print(f"collector listening on {collector.url}  (POST /v1/batch)\n", file=out)
+        print(f"collector listening on {collector.url}  (POST /v1/batch)", file=out)
+        print(f"web view: {collector.view_url}  (while the demo runs)\n", file=out)
         with Client(write_key="demo-key", endpoint=collector.url, flush_interval=0.1) as client:
             send_lifecycle(client)
             delivered = client.flush(timeout=10)

@@ -30,7 +30,7 @@ from ._calls import TrackMessage
 from ._common import Properties, Timestamp, rule_error
 from ._errors import problems_from
 from ._fast import fast_validator
-from ._validate import VALIDATORS
+from ._validate import VALIDATORS, depth_checked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,7 +154,7 @@ class Event(Properties):
                     properties=(cls, Field(default_factory=dict, validate_default=True)),
                 ),
             )
-            VALIDATORS[message] = _message_validator(message)
+            VALIDATORS[message] = depth_checked(_message_validator(message))
         return message
 
     def __init__(self, /, **data: Any) -> None:

@@ -23,7 +23,7 @@ from ._b2b import (
 )
 from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
-from ._errors import invalid_event_error, message_name
+from ._errors import depth_error, invalid_event_error, message_name
 from ._fast import fast_validator
 
 if TYPE_CHECKING:
@@ -86,8 +86,22 @@ _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
     **CALLS,
 }
+
+
+def depth_checked(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``validator``, after the one nesting limit (``MAX_DEPTH``) every reader applies."""
+
+    def checked(payload: Any) -> Any:
+        error = depth_error(payload)
+        if error is not None:
+            raise error
+        return validator(payload)
+
+    return checked
+
+
 VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
-    cls: fast_validator(cls) for cls in _CLASSES.values()
+    cls: depth_checked(fast_validator(cls)) for cls in _CLASSES.values()
 }
 """Each message class -> its validation (``fast_validator``): builders and ``validate`` use it."""
 _MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
