@@ -39,7 +39,7 @@ def init(**options: Any) -> Client:
     Takes the keyword arguments of :class:`Client`. A previous default client is
     closed first, delivering what it holds.
 
-    Example:
+    Examples:
         >>> import b2b_events  # doctest: +SKIP
         >>> b2b_events.init(write_key="...")  # doctest: +SKIP
         >>> b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """A local Segment-compatible collector: see what your application sends, no account needed.
 
-Example:
+Examples:
     >>> from b2b_events import Client
     >>> from b2b_events.collector import running
     >>> with running() as server:  # doctest: +SKIP
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from .._public import publish as _publish
 from ._faults import Fault, Faults
 from ._server import MAX_BODY_BYTES, CollectorHTTPServer
 from ._store import MemoryStore, SqliteStore, Store, StoredMessage, iter_sqlite
@@ -155,3 +156,6 @@ def running(**options: Any) -> Iterator[Collector]:
         yield collector
     finally:
         collector.stop()
+
+
+_publish(globals())

@@ -7,6 +7,7 @@ or another service, and export the rules as JSON Schema or a tracking plan.
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._b2b import (
     SPEC_EVENTS,
     AccountAddedUser,
@@ -76,3 +77,5 @@ __all__ = [
     "tracking_plan",
     "validate",
 ]
+
+_publish(globals())

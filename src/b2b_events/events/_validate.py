@@ -125,7 +125,7 @@ def validate(payload: Mapping[str, Any], *, strict: bool = False) -> AnyMessage:
     Raises:
         InvalidEventError: Naming the event and listing every problem.
 
-    Example:
+    Examples:
         >>> validate({"type": "track", "event": "Signed In", "userId": "u_1",
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'

@@ -21,6 +21,7 @@ Segment-compatible sender. This package does not import pytest.
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._batch import InvalidBatchError, assert_valid, validate_batch
 from ._capture import Capture, CapturingTransport, Violation, capture
 
@@ -33,3 +34,5 @@ __all__ = [
     "capture",
     "validate_batch",
 ]
+
+_publish(globals())
