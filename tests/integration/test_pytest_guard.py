@@ -90,12 +90,15 @@ def sign_up(user_id, account_id):
     client.track.signed_up(user_id=user_id, group_id=account_id, type="organic")
 """
 
-# A conftest.py importing the app: its clients exist before the plugin's fixtures.
+# A conftest.py importing the app (its clients exist before the plugin's fixtures),
+# and tracking while it is imported.
 CONFTEST = """
 import pytest
 import b2b_events
 
 import app
+
+app.client.track.account_created(user_id="u_0", group_id="acct_0", account_name="Conftest")
 
 
 @pytest.fixture
@@ -118,7 +121,7 @@ def test_an_import_time_client_is_captured(b2b_events_capture):
 
     b2b_events_capture.assert_tracked("Signed Up", user_id="u_1", group_id="acct_1")
     assert app.client.flush(timeout=5)
-    assert app.client.stats.delivered == 1
+    assert app.client.stats.delivered == 2  # with the one conftest.py tracked (held)
 
 
 def test_an_async_client_is_captured(b2b_events_capture):
@@ -181,12 +184,15 @@ def test_an_app_that_builds_its_clients_at_import_time_sends_nothing(
     result.stdout.fnmatch_lines(
         [
             "*b2b-events: held, not sent*",
+            "outside any test (import, collection): 1 event(s)",
+            "    Account Created, tracked at conftest.py:6 in <module>, sent by "
+            + created.format(7),
             "test_app.py::test_without_the_fixture_events_are_held: 2 event(s)",
             "    Signed Up, tracked at app.py:14 in sign_up, sent by " + created.format(7),
             "    Signed In, tracked at test_app.py:*, sent by b2b_events.Client for "
             + segment.url
             + ", created at app.py:10 in <module>",
-            "2 event(s) held in memory; nothing left the process.*",
+            "3 event(s) held in memory; nothing left the process.*",
         ]
     )
 
@@ -197,5 +203,6 @@ def test_a_test_marked_send_true_sends_for_real(
     result = run(pytester, test_sending=SENDING)
 
     result.assert_outcomes(passed=1)
-    assert segment.events() == ["Signed Up"]
-    assert "held, not sent" not in result.stdout.str()
+    assert segment.events() == ["Signed Up"]  # not the Account Created of conftest.py: held
+    result.stdout.fnmatch_lines(["outside any test (import, collection): 1 event(s)"])
+    assert "test_sending.py::" not in result.stdout.str()
