@@ -143,6 +143,7 @@ def test_a_fixture_client_is_captured(fixture_client, b2b_events_capture):
 def test_without_the_fixture_events_are_held():
     app.sign_up("u_4", "acct_1")
     b2b_events.track.signed_in(user_id="u_4", group_id="acct_1")
+    app.lenient.track.signed_out(user_id="u_4", group_id="")
 
     assert app.client.flush(timeout=5)
     assert b2b_events.flush(timeout=5)
@@ -187,12 +188,14 @@ def test_an_app_that_builds_its_clients_at_import_time_sends_nothing(
             "outside any test (import, collection): 1 event(s)",
             "    Account Created, tracked at conftest.py:6 in <module>, sent by "
             + created.format(7),
-            "test_app.py::test_without_the_fixture_events_are_held: 2 event(s)",
+            "test_app.py::test_without_the_fixture_events_are_held: 3 event(s)",
             "    Signed Up, tracked at app.py:14 in sign_up, sent by " + created.format(7),
             "    Signed In, tracked at test_app.py:*, sent by b2b_events.Client for "
             + segment.url
             + ", created at app.py:10 in <module>",
-            "3 event(s) held in memory; nothing left the process.*",
+            "    Signed Out (invalid, dropped), tracked at test_app.py:*, sent by "
+            + created.format(9),
+            "4 event(s) held in memory; nothing left the process.*",
         ]
     )
 

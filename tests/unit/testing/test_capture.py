@@ -21,6 +21,7 @@ from segment.analytics import request as segment_request
 import b2b_events
 import b2b_events.testing
 from b2b_events import Client, ConfigurationError, InvalidEventError, Response
+from b2b_events._client import override_transport
 from b2b_events.events import SignedIn, SignedUp, Track, TrialStarted
 from b2b_events.testing import (
     Capture,
@@ -174,6 +175,25 @@ def test_a_dropped_invalid_event_names_the_client_and_where_it_was_created() -> 
         "test_a_dropped_invalid_event_names_the_client_and_where_it_was_created"
     )
     assert f"sent by {violation.sender}" in str(violation)
+
+
+def test_an_override_that_refuses_makes_the_event_a_rejected_drop() -> None:
+    class Refusing:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            return Response(400)
+
+        def close(self) -> None:
+            pass
+
+    client = Client(write_key="wk_live")
+    previous = override_transport(Refusing())
+    try:
+        client.track.signed_in(user_id="u_1", group_id="acct_1")
+    finally:
+        override_transport(previous)
+
+    assert client.stats.dropped["rejected"] == 1
+    assert client.stats.delivered == 0
 
 
 def test_a_closed_client_drops_as_closed_under_capture() -> None:
