@@ -149,7 +149,7 @@ class Collector:
 def running(**options: Any) -> Iterator[Collector]:
     """Run a collector on an ephemeral 127.0.0.1 port for the ``with`` block.
 
-    Takes the keyword arguments of :class:`Collector`.
+    Takes the keyword arguments of [`Collector`][b2b_events.collector.Collector].
     """
     collector = Collector(**options).start()
     try:

@@ -1,6 +1,6 @@
 """The B2B SaaS spec as typed messages: models, ``validate()`` and JSON Schema.
 
-Most code builds messages with :class:`b2b_events.Tracker` (or ``client.track``);
+Most code builds messages with [`b2b_events.Tracker`][b2b_events.Tracker] (or ``client.track``);
 this package is for reading them: ``validate()`` a wire dict from a log, a test
 or another service, and export the rules as JSON Schema or a tracking plan.
 """

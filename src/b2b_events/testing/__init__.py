@@ -5,7 +5,7 @@ process from sending over HTTP: their events go to the running test's
 ``b2b_events_capture`` fixture, or are held and listed at the end of the run
 for tests that did not request it (``@pytest.mark.b2b_events(send=True)`` lets
 a test send for real). The fixture validates each message against the spec and
-offers the assertion helpers of :class:`Capture`::
+offers the assertion helpers of ``Capture``:
 
     def test_signup_tracks_account(b2b_events_capture):
         signup(user_id="u_1", account_id="acct_1", email="a@b.co")
