@@ -14,12 +14,15 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from test_spool import leave_orphan
 
 # Imported here so that the in-process runs below reuse these modules.
-import b2b_events.testing  # noqa: F401
+import b2b_events.testing
+from b2b_events import Client
 
 pytest_plugins = ["pytester"]
 
@@ -209,3 +212,20 @@ def test_a_test_marked_send_true_sends_for_real(
     assert segment.events() == ["Signed Up"]  # not the Account Created of conftest.py: held
     result.stdout.fnmatch_lines(["outside any test (import, collection): 1 event(s)"])
     assert "test_sending.py::" not in result.stdout.str()
+
+
+def test_under_capture_a_spool_client_does_not_send_what_an_earlier_run_left(
+    tmp_path: Path, segment: CountingServer
+) -> None:
+    spool = tmp_path / "events.sqlite"
+    left = b'{"type":"track","event":"Signed In","userId":"u_0","context":{"groupId":"a"}}'
+    leave_orphan(spool, left)
+
+    with b2b_events.testing.capture() as cap:
+        client = Client(write_key="wk_live", endpoint=segment.url, spool=spool)
+        client.track.signed_out(user_id="u_1", group_id="acct_1")
+        assert client.flush(timeout=10)
+        client.close()
+
+    assert segment.connections == 0
+    assert [m["event"] for m in cap.messages] == ["Signed Out"]
