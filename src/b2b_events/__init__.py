@@ -1,6 +1,6 @@
 """b2b-events: typed Segment B2B SaaS events, and a client that delivers them.
 
-Example:
+Examples:
     >>> import b2b_events
     >>> client = b2b_events.Client(write_key="...")  # doctest: +SKIP
     >>> client.track.account_created(  # doctest: +SKIP
@@ -36,6 +36,7 @@ from ._exceptions import (
     TrackingPlanError,
 )
 from ._plan import TrackingPlan
+from ._public import publish as _publish
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
 from ._scope import Identity, Scope, current_identity, scope
@@ -86,3 +87,5 @@ __all__ = [
     "track",
     "validate",
 ]
+
+_publish(globals())

@@ -83,7 +83,7 @@ class Tracker:
 
     Arguments left as ``None`` are left out of the message.
 
-    Example:
+    Examples:
         >>> sent = []
         >>> track = Tracker(sink=sent.append)
         >>> msg = track.signed_up(user_id="u_1", group_id="acct_123", email="p@example.com")

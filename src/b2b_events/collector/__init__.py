@@ -1,6 +1,6 @@
 """A local Segment-compatible collector: see what your application sends, no account needed.
 
-Example:
+Examples:
     >>> from b2b_events import Client
     >>> from b2b_events.collector import running
     >>> with running() as server:  # doctest: +SKIP
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._public import publish as _publish
 from ._faults import Fault, Faults
 from ._refusals import Refusal
 from ._server import MAX_BODY_BYTES, CollectorHTTPServer
@@ -173,10 +174,13 @@ class Collector:
 def running(**options: Any) -> Iterator[Collector]:
     """Run a collector on an ephemeral 127.0.0.1 port for the ``with`` block.
 
-    Takes the keyword arguments of :class:`Collector`.
+    Takes the keyword arguments of [`Collector`][b2b_events.collector.Collector].
     """
     collector = Collector(**options).start()
     try:
         yield collector
     finally:
         collector.stop()
+
+
+_publish(globals())

@@ -149,7 +149,7 @@ def validate(
     Raises:
         InvalidEventError: Naming the event and listing every problem.
 
-    Example:
+    Examples:
         >>> validate({"type": "track", "event": "Signed In", "userId": "u_1",
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'

@@ -19,8 +19,11 @@ says who and which account without passing the ids::
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._asgi import ASGIMiddleware
 from ._request import RequestInfo, request_context
 from ._wsgi import WSGIMiddleware
 
 __all__ = ["ASGIMiddleware", "RequestInfo", "WSGIMiddleware", "request_context"]
+
+_publish(globals())
