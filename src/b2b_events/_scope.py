@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from ._wire import MAX_DEPTH
+
 __all__ = ["Identity", "Scope", "current_identity", "merge_context", "open_scope", "scope"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,9 +72,22 @@ def current_identity() -> Identity | None:
 
 
 def merge_context(outer: Mapping[str, Any], inner: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The context an event gets: ``outer`` overlaid with ``inner``, without the removed keys.
+
+    As ``_overlay``, then every key whose value is ``None`` is left out, at
+    any depth: ``None`` in an inner scope (or the call) removes the key, so
+    ``{"page": {"url": None}}`` keeps ``page`` and drops its ``url``. Returns
+    ``outer`` itself when there is nothing to overlay or remove (no copy).
+    """
+    return _without_none(_overlay(outer, inner))
+
+
+def _overlay(outer: Mapping[str, Any], inner: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """``outer`` overlaid with ``inner``, key by key, recursing where both hold an object.
 
-    Returns ``outer`` itself when there is nothing to overlay (no copy).
+    A ``None`` is kept, as the mark of a removed key, until ``merge_context``
+    makes the event's context. Returns ``outer`` itself when there is nothing to
+    overlay (no copy).
     """
     if not inner:
         return outer
@@ -80,10 +95,30 @@ def merge_context(outer: Mapping[str, Any], inner: Mapping[str, Any] | None) -> 
     for key, value in inner.items():
         below = merged.get(key)
         if isinstance(value, Mapping) and isinstance(below, Mapping):
-            merged[key] = merge_context(below, value)
+            merged[key] = _overlay(below, value)
         else:
             merged[key] = value
     return merged
+
+
+def _without_none(context: Mapping[str, Any], depth: int = 1) -> Mapping[str, Any]:
+    """``context`` without its ``None`` values at any depth; itself when it has none.
+
+    Past ``MAX_DEPTH`` (or in a cycle) it stops: validation refuses that context.
+    """
+    if depth > MAX_DEPTH:
+        return context
+    cleaned: dict[str, Any] | None = None
+    for key, value in context.items():
+        kept = _without_none(value, depth + 1) if isinstance(value, Mapping) else value
+        if kept is not value or value is None:
+            if cleaned is None:
+                cleaned = dict(context)
+            if value is None:
+                del cleaned[key]
+            else:
+                cleaned[key] = kept
+    return context if cleaned is None else cleaned
 
 
 def _nest(outer: Identity | None, inner: Identity) -> Identity:
@@ -94,7 +129,7 @@ def _nest(outer: Identity | None, inner: Identity) -> Identity:
         user_id=outer.user_id if inner.user_id is None else inner.user_id,
         anonymous_id=outer.anonymous_id if inner.anonymous_id is None else inner.anonymous_id,
         group_id=outer.group_id if inner.group_id is None else inner.group_id,
-        context=merge_context(outer.context or {}, inner.context) or None,
+        context=_overlay(outer.context or {}, inner.context) or None,
     )
 
 
@@ -214,7 +249,7 @@ def scope(
         ...     b2b_events.track.signed_in()  # userId u_1, context.groupId acct_1
     """
     base = identity or Identity()
-    ctx = merge_context(base.context or {}, context)
+    ctx = _overlay(base.context or {}, context)
     given = ctx.get("groupId")
     if given is not None:  # the account has one field: group_id
         if group_id is not None and given != group_id:

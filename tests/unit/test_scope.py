@@ -158,6 +158,16 @@ def test_a_none_in_an_inner_scope_context_removes_the_outer_key(track: Tracker) 
     assert "ip" not in message["context"]
 
 
+def test_a_none_in_an_inner_scope_context_removes_a_nested_key_too(track: Tracker) -> None:
+    outer = {"page": {"path": "/a", "url": "http://x/a"}}
+    with scope(group_id="acct_1", user_id="u_1", context=outer):  # noqa: SIM117
+        with scope(context={"page": {"url": None}, "campaign": {"name": None}}):
+            message = wire(track.signed_in())
+
+    assert message["context"]["page"] == {"path": "/a"}
+    assert message["context"]["campaign"] == {}
+
+
 def test_the_scope_keeps_its_context_as_it_was_when_opened(track: Tracker) -> None:
     page = {"path": "/a"}
     with scope(group_id="acct_1", user_id="u_1", context={"page": page}):
