@@ -57,7 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         _PLAN_INI,
         "the tracking plan b2b_events_capture checks against: module:attribute (a "
-        "b2b_events.TrackingPlan) or a Segment plan.json (default: the ten B2B SaaS events)",
+        "b2b_events.TrackingPlan) or a Segment plan.json, relative to the ini file (default: "
+        "the ten B2B SaaS events)",
         default="",
     )
 
@@ -76,6 +77,11 @@ def b2b_events_plan(pytestconfig: pytest.Config) -> TrackingPlan | None:
     reference = str(pytestconfig.getini(_PLAN_INI)).strip()
     if not reference:
         return None
+    # A file is relative to the ini file, as every path in it, not to where pytest runs.
+    here = pytestconfig.inipath.parent if pytestconfig.inipath else pytestconfig.rootpath
+    beside = here / reference
+    if ":" not in reference and (reference.endswith(".json") or beside.is_file()):
+        reference = str(beside)
     try:
         return TrackingPlan.load(reference)
     except TrackingPlanError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -51,13 +53,13 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_inprocess("--strict-markers", "-W", "error", *quick, *args)
 
 
-def _assert_plan_checked(result: pytest.RunResult) -> None:
-    result.assert_outcomes(passed=1, failed=2)
+def _assert_plan_checked(result: pytest.RunResult, *, passed: int = 1) -> None:
+    result.assert_outcomes(passed=passed, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "- Report Exported, tracked at test_app.py:*",
+            "- Report Exported, tracked at *test_app.py:*",
             "    properties.format: required",
-            "- Seat Limit Reached, tracked at test_app.py:*",
+            "- Seat Limit Reached, tracked at *test_app.py:*",
             "    event: 'Seat Limit Reached' is not in the plan 'B2B SaaS'",
         ],
         consecutive=False,
@@ -100,3 +102,24 @@ def test_an_ini_plan_that_cannot_be_loaded_is_a_usage_error(pytester: pytest.Pyt
     result = run(pytester)
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*b2b_events_plan = nowhere_module:PLAN: cannot load the plan*"])
+
+
+def test_an_ini_plan_json_is_found_next_to_the_ini_file_from_a_sub_directory(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As every path in an ini file: relative to that file, not to where pytest runs.
+    pytester.makepyfile(team_events=TEAM_EVENTS)
+    pytester.makeini("[pytest]\nb2b_events_plan = plan/segment.json\n")
+    (pytester.path / "plan").mkdir()
+    written = pytester.run(
+        sys.executable,
+        "-c",
+        "import json, team_events; "
+        "open('plan/segment.json', 'w').write(json.dumps(team_events.PLAN.to_segment()))",
+    )
+    assert written.ret == 0
+    tests = pytester.mkdir("tests")
+    by_name = TESTS.split("def test_by_name", 1)[1]  # the tests that do not import the module
+    (tests / "test_app.py").write_text("import pytest, b2b_events\ndef test_by_name" + by_name)
+    monkeypatch.chdir(tests)
+    _assert_plan_checked(run(pytester), passed=0)
