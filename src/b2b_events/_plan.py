@@ -21,13 +21,13 @@ from ._exceptions import InvalidEventError, Problem, TrackingPlanError
 from .events import SPEC_EVENTS, Message, TrackMessage
 from .events._custom import Event
 from .events._errors import invalid_event_error
-from .events._segment import SchemaRule, legacy_name, load_rules, track_rule
+from .events._segment import NAMED_BY_KEY, SchemaRule, legacy_name, load_rules, track_rule
 from .events._validate import VALIDATORS, validate
 
 __all__ = ["TrackingPlan"]
 
 _Entry = type[TrackMessage] | SchemaRule
-_APPLIES = {"identify": "IDENTIFY", "group": "GROUP"}
+_APPLIES = {"identify": "IDENTIFY", "group": "GROUP", "page": "PAGE", "screen": "SCREEN"}
 
 
 def _message_class(event: type[Event] | type[TrackMessage]) -> type[TrackMessage]:
@@ -69,7 +69,8 @@ class TrackingPlan:
         """
         self.name = name
         self._events: dict[str, _Entry] = {}
-        self._rules: dict[str, SchemaRule] = {}  # COMMON, IDENTIFY, GROUP read from Segment
+        # The other rules read from Segment, by kind and key (the page or screen name, or None).
+        self._rules: dict[tuple[str, str | None], SchemaRule] = {}
         self._add(_message_class(event) for event in events)
 
     def _add(self, entries: Iterable[_Entry]) -> None:
@@ -149,15 +150,19 @@ class TrackingPlan:
                 raise InvalidEventError(message.name, before)
             if entry is not None:
                 entry.check(payload, message.name)
-        for rule in self._applying(kind):
+        for rule in self._applying(kind, payload.get("name")):
             rule.check(payload, message.name)
         return message
 
-    def _applying(self, kind: Any) -> Iterable[SchemaRule]:
+    def _applying(self, kind: Any, name: Any) -> Iterable[SchemaRule]:
         if not self._rules:
             return ()
         kinds = ("COMMON", _APPLIES.get(kind, ""))
-        return [rule for key, rule in self._rules.items() if key in kinds]
+        return [
+            rule
+            for (rule_kind, key), rule in self._rules.items()
+            if rule_kind in kinds and (key is None or key == name)
+        ]
 
     # -- Segment documents ----------------------------------------------------
 
@@ -179,7 +184,8 @@ class TrackingPlan:
             legacy: Write the legacy Config API's shape (``display_name`` and
                 ``rules.events``, read by Typewriter 7) instead of the Public
                 API's (``rules`` with ``type``/``key``/``version``/``jsonSchema``,
-                read by Typewriter 9 and Protocols).
+                read by Typewriter 9 and Protocols). The legacy shape has no
+                PAGE or SCREEN rules: those read from Segment are left out.
 
         Example:
             >>> TrackingPlan.b2b_saas().to_segment()["rules"][0]["key"]
@@ -191,13 +197,13 @@ class TrackingPlan:
         ]
         if legacy:
             rules: dict[str, Any] = {
-                part: self._rules[kind].schema
+                part: self._rules[kind, None].schema
                 for part, kind in (
                     ("global", "COMMON"),
                     ("identify", "IDENTIFY"),
                     ("group", "GROUP"),
                 )
-                if kind in self._rules
+                if (kind, None) in self._rules
             }
             rules["events"] = [
                 {
@@ -210,8 +216,9 @@ class TrackingPlan:
             ]
             return {"name": legacy_name(self.name), "display_name": self.name, "rules": rules}
         others = [
-            {"type": rule.kind, "version": rule.version, "jsonSchema": rule.schema}
-            for rule in self._rules.values()
+            {"type": kind, **({} if key is None else {"key": key})}
+            | {"version": rule.version, "jsonSchema": rule.schema}
+            for (kind, key), rule in self._rules.items()
         ]
         tracks = [
             {"type": "TRACK", "key": name, "version": version, "jsonSchema": schema}
@@ -234,7 +241,11 @@ class TrackingPlan:
         name, rules = load_rules(document)
         plan = cls(name=name)
         plan._add(rule for rule in rules if rule.kind == "TRACK")
-        plan._rules = {rule.kind: rule for rule in rules if rule.kind != "TRACK"}
+        plan._rules = {
+            (rule.kind, rule.key if rule.kind in NAMED_BY_KEY else None): rule
+            for rule in rules
+            if rule.kind != "TRACK"
+        }
         return plan
 
     @classmethod

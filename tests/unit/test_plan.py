@@ -260,6 +260,34 @@ def test_both_shapes_round_trip_with_their_common_rules(legacy: bool) -> None:
     assert not _verdict(plan, identify)
 
 
+def _properties_rule(required: str) -> dict[str, Any]:
+    return {"properties": {"properties": {"type": "object", "required": [required]}}}
+
+
+def test_page_and_screen_rules_are_checked_and_kept_on_export() -> None:
+    # Segment's Public API also has PAGE and SCREEN rules: a keyed one is for the page of
+    # that name, one without a key for every page. They were dropped on import.
+    rules = [
+        {"type": "PAGE", "key": "Pricing", "version": 1, "jsonSchema": _properties_rule("plan")},
+        {"type": "SCREEN", "version": 1, "jsonSchema": _properties_rule("app")},
+    ]
+    imported = TrackingPlan.from_segment({"name": "P", "rules": rules})
+    again = TrackingPlan.from_segment(json.loads(json.dumps(imported.to_segment())))
+    for plan in (imported, again):
+        pricing = {"type": "page", "userId": "u", "name": "Pricing", "properties": {}}
+        with pytest.raises(InvalidEventError, match=r"page: properties\.plan: required"):
+            plan.validate(pricing)
+        assert _verdict(plan, {**pricing, "properties": {"plan": "pro"}})
+        assert _verdict(plan, {**pricing, "name": "Home"})  # the rule is for Pricing only
+        screen = {"type": "screen", "userId": "u", "name": "Home", "properties": {}}
+        assert not _verdict(plan, screen)
+        assert _verdict(plan, {**screen, "properties": {"app": "ios"}})
+    assert [(r["type"], r.get("key")) for r in again.to_segment()["rules"]] == [
+        ("PAGE", "Pricing"),
+        ("SCREEN", None),
+    ]
+
+
 def test_the_newest_version_of_a_rule_wins() -> None:
     def rule(version: int, kind: str) -> dict[str, Any]:
         schema = {"properties": {"properties": {"properties": {"n": {"type": kind}}}}}

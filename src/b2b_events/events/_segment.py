@@ -29,10 +29,12 @@ from ._schema import DRAFT_07, draft07, plain_text, required_on_wire
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-__all__ = ["SchemaRule", "legacy_name", "load_rules", "track_rule"]
+__all__ = ["NAMED_BY_KEY", "SchemaRule", "legacy_name", "load_rules", "track_rule"]
 
 _PARTS = ("context", "properties")
-KINDS = ("TRACK", "IDENTIFY", "GROUP", "COMMON")
+KINDS = ("TRACK", "IDENTIFY", "GROUP", "PAGE", "SCREEN", "COMMON")
+NAMED_BY_KEY = ("PAGE", "SCREEN")
+"""Rule kinds whose ``key`` names the page or screen they check; without one, every one."""
 
 
 def track_rule(cls: type[TrackMessage]) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def load_rules(document: Any) -> tuple[str, list[SchemaRule]]:
         name = document.get("name")
         for rule in rules:
             if not isinstance(rule, Mapping) or rule.get("type") not in KINDS:
-                continue  # other rule types (PAGE, SCREEN, ...) are not checked here
+                continue  # a rule type Segment may add later is not checked here
             found.append(
                 _rule(rule["type"], rule.get("key"), rule.get("version"), rule.get("jsonSchema"))
             )
