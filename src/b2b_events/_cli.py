@@ -46,6 +46,7 @@ from ._version import __version__
 from ._wire import MAX_BATCH_EVENTS
 from .collector import Collector, iter_sqlite
 from .events import json_schema, properties_schema, tracking_plan, validate
+from .events._schema import DRAFT_07
 from .events._validate import valid_name
 
 __all__ = ["main"]
@@ -365,17 +366,23 @@ def _plan_schema(args: argparse.Namespace, out: TextIO) -> int:
     """``schema --plan P --format F``: the plan as Segment reads it, or its JSON Schemas."""
     plan: TrackingPlan = args.plan or TrackingPlan.b2b_saas()
     fmt = args.format or "json-schema"
-    if args.properties or (args.event is not None and fmt != "json-schema"):
+    if fmt != "json-schema" and (args.event is not None or args.properties):
         print(
-            "b2b-events: with --plan, an event and --properties need --format json-schema",
+            f"b2b-events: --format {fmt} writes the whole plan: an event and --properties "
+            "need --format json-schema",
             file=sys.stderr,
         )
+        return 2
+    if args.properties and args.event is None:
+        print("b2b-events: --properties needs an event and --format json-schema", file=sys.stderr)
         return 2
     try:
         if fmt != "json-schema":
             document = plan.to_segment(legacy=fmt == "segment-legacy")
         elif args.event is not None:
             document = plan.json_schema(args.event)
+            if args.properties:
+                document = _properties_part(document)
         else:
             document = {event: plan.json_schema(event) for event in plan.events}
     except TrackingPlanError as error:
@@ -383,6 +390,15 @@ def _plan_schema(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     out.write(json.dumps(document, indent=2) + "\n")
     return 0
+
+
+def _properties_part(rule: dict[str, Any]) -> dict[str, Any]:
+    """The ``properties`` object's schema from a TRACK rule's, standing on its own."""
+    part = rule.get("properties", {}).get("properties")
+    schema: dict[str, Any] = {"$schema": DRAFT_07, **(part if isinstance(part, dict) else {})}
+    if "definitions" in rule:  # the rule's $refs point at its root
+        schema["definitions"] = rule["definitions"]
+    return schema
 
 
 def _find(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]] | None:

@@ -124,6 +124,43 @@ def test_schema_of_one_event_of_the_plan() -> None:
     assert json.loads(out)["properties"]["properties"]["required"] == ["report_id", "format"]
 
 
+@pytest.mark.parametrize("fmt", [(), ("--format", "json-schema")])
+@pytest.mark.parametrize("plan", [("--plan", REFERENCE), ()])
+def test_schema_properties_of_one_event_with_a_plan_or_the_json_schema_format(
+    plan: tuple[str, ...], fmt: tuple[str, ...]
+) -> None:
+    # The refusal said "need --format json-schema" even to --format json-schema (the default).
+    event = "Report Exported" if plan else "Invite Sent"
+    status, out = run("schema", event, "--properties", *plan, *fmt)
+    assert status == 0
+    schema = json.loads(out)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["required"] == (["report_id", "format"] if plan else ["invitee_email"])
+
+
+def test_schema_properties_of_a_plan_read_from_segment(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(PLAN.to_segment()), encoding="utf-8")
+    status, out = run("schema", "Report Exported", "--properties", "--plan", str(plan_file))
+    assert status == 0
+    assert json.loads(out)["properties"]["format"]["enum"] == ["csv", "pdf"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "error"),
+    [
+        ("segment", "--format segment writes the whole plan: an event and --properties need"),
+        ("segment-legacy", "--format segment-legacy writes the whole plan"),
+        ("json-schema", "--properties needs an event and --format json-schema"),
+    ],
+)
+def test_schema_properties_without_one_event_is_a_usage_error(
+    fmt: str, error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("schema", "--plan", REFERENCE, "--format", fmt, "--properties")[0] == 2
+    assert error in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["validate", "replay", "collect", "schema"])
 def test_a_plan_that_cannot_be_loaded_is_a_usage_error(
     command: str, capsys: pytest.CaptureFixture[str]
