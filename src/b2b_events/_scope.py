@@ -249,18 +249,30 @@ def scope(
         ...     b2b_events.track.signed_in()  # userId u_1, context.groupId acct_1
     """
     base = identity or Identity()
-    ctx = _overlay(base.context or {}, context)
-    given = ctx.get("groupId")
-    if given is not None:  # the account has one field: group_id
-        if group_id is not None and given != group_id:
-            raise ValueError(f"context['groupId'] {given!r} differs from group_id {group_id!r}")
-        group_id = given
-        ctx = {key: value for key, value in ctx.items() if key != "groupId"}
+    base_group, base_context = _account(base.group_id, base.context)
+    group_id, context = _account(group_id, context)
+    ctx = _overlay(base_context, context)
     return Scope(
         Identity(
             user_id=base.user_id if user_id is None else user_id,
             anonymous_id=base.anonymous_id if anonymous_id is None else anonymous_id,
-            group_id=base.group_id if group_id is None else group_id,
+            group_id=base_group if group_id is None else group_id,
             context=copy.deepcopy(dict(ctx)) or None,  # a snapshot: later edits to yours stay out
         )
     )
+
+
+def _account(
+    group_id: str | None, context: Mapping[str, Any] | None
+) -> tuple[str | None, Mapping[str, Any]]:
+    """The account has one field, ``group_id``: a ``context["groupId"]`` moves there.
+
+    Raises:
+        ValueError: ``context["groupId"]`` and ``group_id`` disagree.
+    """
+    given = (context or {}).get("groupId")
+    if given is None:
+        return group_id, context or {}
+    if group_id is not None and given != group_id:
+        raise ValueError(f"context['groupId'] {given!r} differs from group_id {group_id!r}")
+    return given, {key: value for key, value in (context or {}).items() if key != "groupId"}

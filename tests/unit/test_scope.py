@@ -202,6 +202,19 @@ def test_scope_takes_a_group_id_from_its_context_and_refuses_two_different() -> 
         scope(group_id="acct_1", context={"groupId": "acct_2"})
 
 
+def test_an_identity_whose_context_names_another_account_is_refused_too() -> None:
+    # It silently took the context's account over the identity's group_id.
+    with pytest.raises(ValueError, match="differs from group_id"):
+        scope(Identity(group_id="acct_1", context={"groupId": "acct_2"}))
+    # The keyword arguments override the identity's fields, the account included.
+    assert scope(Identity(group_id="acct_1"), context={"groupId": "acct_2"}).identity == (
+        Identity(group_id="acct_2")
+    )
+    assert scope(Identity(context={"groupId": "acct_1"}), group_id="acct_2").identity == (
+        Identity(group_id="acct_2")
+    )
+
+
 def test_scope_starts_from_an_identity_and_current_identity_reads_it() -> None:
     assert b2b_events.current_identity() is None
     carried = Identity(user_id="u_1", group_id="acct_1", context={"ip": "1.2.3.4"})

@@ -147,6 +147,11 @@ def request_scope(found: object, request: RequestInfo, *, fill_context: bool, ip
     identity = found if isinstance(found, Identity) else None
     if found is not None and identity is None:
         logger.error("identify(request) returned %s, not an Identity: ignored", type(found))
+    try:
+        scope(identity)  # a self-contradicting identity (two accounts) is refused
+    except ValueError as exc:
+        logger.error("identify(request) returned an unusable Identity (%s): ignored", exc)
+        identity = None
     if not fill_context:
         return scope(identity)
     context = merge_context(

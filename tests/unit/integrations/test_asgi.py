@@ -172,6 +172,20 @@ def test_a_failing_identify_is_logged_and_the_request_goes_on(
     assert "identify(request) failed for POST /explicit" in record.getMessage()
 
 
+def test_an_identity_naming_two_accounts_is_logged_and_the_request_goes_on(
+    caplog: pytest.LogCaptureFixture, b2b_events_capture: Capture
+) -> None:
+    def identify(request: RequestInfo) -> Identity:
+        return Identity(user_id="u_1", group_id="acct_1", context={"groupId": "acct_2"})
+
+    with TestClient(make_app(identify)) as client:
+        response = client.post("/explicit")
+
+    assert response.status_code == 200
+    b2b_events_capture.assert_tracked_once("Signed In", user_id="u_9", group_id="acct_9")
+    assert "differs from group_id 'acct_1'" in caplog.text
+
+
 def test_a_failing_async_identify_is_logged_too(
     caplog: pytest.LogCaptureFixture, b2b_events_capture: Capture
 ) -> None:

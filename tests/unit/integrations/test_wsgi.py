@@ -165,6 +165,19 @@ def test_an_identify_that_returns_something_else_is_ignored_and_logged(
     assert "returned <class 'tuple'>, not an Identity" in caplog.text
 
 
+def test_an_identity_naming_two_accounts_is_logged_and_the_request_goes_on_without_ids(
+    caplog: pytest.LogCaptureFixture, b2b_events_capture: Capture
+) -> None:
+    client = make_app(
+        lambda request: Identity(user_id="u_1", group_id="acct_1", context={"groupId": "acct_2"})
+    ).test_client()
+
+    with pytest.raises(b2b_events.InvalidEventError, match=r"context\.groupId: required"):
+        client.post("/signin")  # the request itself went on: the view ran, with no ids
+
+    assert "differs from group_id 'acct_1'" in caplog.text
+
+
 def test_hundreds_of_interleaved_requests_on_threads_keep_their_ids(
     b2b_events_capture: Capture,
 ) -> None:
