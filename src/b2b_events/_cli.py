@@ -120,7 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the results as JSON")
     check.add_argument(
-        "--strict", action="store_true", help="track events other than the spec's ten are invalid"
+        "--strict",
+        action="store_true",
+        help="track events outside the plan (default: the spec's ten) are invalid",
     )
     _add_skip_unreadable(check)
 
@@ -146,7 +148,8 @@ def _parser() -> argparse.ArgumentParser:
         "--event",
         action="append",
         metavar="NAME",
-        help="only this event (repeatable; 'identify' and 'group' for those calls)",
+        help="only this event (repeatable); for other calls their type: 'identify', 'group', "
+        "'page', 'screen', 'alias'",
     )
     send.add_argument("--since", type=_moment, metavar="TIME", help="only timestamps >= TIME")
     send.add_argument("--until", type=_moment, metavar="TIME", help="only timestamps < TIME")

@@ -161,6 +161,20 @@ def test_schema_properties_without_one_event_is_a_usage_error(
     assert error in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("validate", "--strict track events outside the plan (default: the spec's ten) are"),
+        ("replay", "'identify', 'group', 'page', 'screen', 'alias'"),
+    ],
+)
+def test_the_help_says_what_plans_and_the_six_types_change(
+    command: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(command, "--help")[0] == 0
+    assert says in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("command", ["validate", "replay", "collect", "schema"])
 def test_a_plan_that_cannot_be_loaded_is_a_usage_error(
     command: str, capsys: pytest.CaptureFixture[str]
