@@ -218,6 +218,21 @@ def test_the_terminal_live_view_shows_refused_requests() -> None:
     assert "REFUSED 401 POST /v1/batch from 127.0.0.1: missing or wrong write key" in line
 
 
+def test_the_terminal_live_view_names_the_page_and_the_screen() -> None:
+    out = io.StringIO()
+    sent = {"userId": "u_1", "properties": {}}
+    with running(live=True, out=out) as collector:
+        for kind, name in (("page", "Pricing"), ("screen", "Home"), ("page", None)):
+            body = {**sent, "type": kind} | ({"name": name} if name else {})
+            assert httpx.post(f"{collector.url}/v1/{kind}", json=body).status_code == 200
+    lines = out.getvalue().splitlines()
+    assert [line.split()[1:3] for line in lines] == [
+        ["page", "Pricing"],
+        ["screen", "Home"],
+        ["page", "user=u_1"],
+    ]
+
+
 # -- every route, every type ---------------------------------------------------
 
 

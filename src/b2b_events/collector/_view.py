@@ -23,7 +23,11 @@ def format_line(stored: StoredMessage) -> str:
         "groupId"
     )
     verdict = "ok" if stored.ok else "INVALID " + "; ".join(stored.violations)
-    return f"{clock}  {stored.event:<21} user={user}  group={group or '-'}  {verdict}"
+    label = stored.event
+    name = message.get("name")
+    if message.get("type") in ("page", "screen") and isinstance(name, str) and name:
+        label = f"{label} {name}"  # which page: the web view shows it too
+    return f"{clock}  {label:<21} user={user}  group={group or '-'}  {verdict}"
 
 
 def format_refusal(refusal: Refusal) -> str:
