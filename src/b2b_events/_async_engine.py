@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 
 from ._accounting import Accounting
+from ._delivery.routine import Wait, deliver, drive_async
 from ._engine import EngineOptions, _Core, _open_engines
 from ._fork import at_fork
-from ._policy import send_with_retries_async
 from ._transport import AsyncTransport, Response
 
 __all__ = ["AsyncEngine"]
@@ -263,11 +263,11 @@ class AsyncEngine(_Core):
                 self._wake.clear()  # under the lock: a later submit sets it again
             await _wait(self._wake, timeout)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        end = time.monotonic() + seconds
-        self._retry_due = end
-        while not self._give_up():
+        self._on_retry(step)
+        end = time.monotonic() + step.seconds
+        while not self._give_up(end):
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
@@ -292,17 +292,12 @@ class AsyncEngine(_Core):
             self._failed(batch)
 
     async def _deliver(self, batch: list[bytes]) -> None:
-        if not self._begin(batch):
-            return
-        response = await send_with_retries_async(
-            lambda: self._send_once(batch),
-            self._opts.retry,
-            sleep=self._sleep,
-            give_up=self._give_up,
-            on_retry=self._on_retry,
+        await drive_async(
+            deliver(batch, self._opts.retry, give_up=self._give_up),
+            send=self._send_once,
+            wait=self._wait,
+            settle=self._finish,
         )
-        for part in self._conclude(batch, response):
-            await self._deliver(part)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

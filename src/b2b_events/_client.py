@@ -17,10 +17,10 @@ from typing import Any, Literal
 import httpx
 
 from ._accounting import Accounting, DeliveryStats, DropHook
+from ._delivery.policy import RetryPolicy
 from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._policy import RetryPolicy
 from ._spool import Spool, SpoolError
 from ._spool_engine import SpoolEngine
 from ._tracker import Tracker

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ._accounting import Accounting, DropReason
+from ._delivery.policy import RetryPolicy
+from ._delivery.routine import Settle, Wait, deliver, drive
 from ._eventlog import close_open_writers
 from ._fork import at_fork
-from ._policy import RetryPolicy, classify, drop_reason, send_with_retries
 from ._transport import Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES
 
@@ -67,7 +68,8 @@ class _Core:
 
     Thread-safe: ``submit`` may be called from any thread. A driver (the worker
     thread of ``Engine``, or the asyncio task of ``AsyncEngine``) takes batches,
-    sends them, and hands each response to ``_conclude``.
+    sends them with the delivery routine (``_delivery.routine``) and accounts
+    for what it settles in ``_finish``.
     """
 
     def __init__(
@@ -83,7 +85,6 @@ class _Core:
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
         self._closed = False
         self._close_deadline = math.inf
-        self._retry_due = 0.0  # when the retry being waited for is due (0: none)
         self._misconfig_logged: set[int] = set()
         self._retry_warned = -math.inf  # when failing attempts were last logged as a warning
         self._retries_unwarned = 0  # failed attempts since (logged at INFO only)
@@ -262,13 +263,16 @@ class _Core:
     def _release(self, messages: Sequence[bytes]) -> None:
         """With the lock held: settled messages leave the storage for good (spool: deleted)."""
 
-    def _give_up(self) -> bool:
-        """Closing, and out of time: now, or before the retry being waited for is due."""
+    def _give_up(self, due: float | None = None) -> bool:
+        """Closing, and out of time: now, or by ``due`` (when a retry waited for is due)."""
         deadline = self._close_deadline
-        return self._closed and (time.monotonic() >= deadline or self._retry_due > deadline)
+        return self._closed and (
+            time.monotonic() >= deadline or (due is not None and due > deadline)
+        )
 
-    def _on_retry(self, response: Response, wait: float) -> None:
+    def _on_retry(self, step: Wait) -> None:
         """A retryable failure: the first (then one a minute) is a warning with the plan."""
+        response, wait = step.response, step.seconds
         self._accounting.add_retry()
         now = time.monotonic()
         if now - self._retry_warned < _RETRY_WARN_EVERY:
@@ -358,30 +362,15 @@ class _Core:
         if self._settle(batch):
             self._accounting.drop(reason, batch, detail)
 
-    def _begin(self, batch: list[bytes]) -> bool:
-        """Before sending a batch: False (and the batch dropped) if close() ran out of time."""
-        self._retry_due = 0.0
-        if self._give_up():
-            self._drop_batch(batch, "timeout", "close() ran out of time")
-            return False
-        return True
-
-    def _conclude(self, batch: list[bytes], response: Response) -> list[list[bytes]]:
-        """Account for a batch's final response; return the halves to send if it must split."""
-        verdict = classify(response)
-        if verdict == "delivered":
-            if self._settle(batch):
-                self._accounting.add_delivered(len(batch))
-            return []
-        if verdict == "split" and len(batch) > 1:
-            # 400 or 413 for a batch: halve it until the refused messages stand alone.
-            half = len(batch) // 2
-            return [batch[:half], batch[half:]]
-        if verdict == "misconfigured":
-            self._log_misconfiguration(response.status)
-        reason = drop_reason(verdict, response, giving_up=self._give_up())
-        self._drop_batch(batch, reason, response.describe())
-        return []
+    def _finish(self, step: Settle) -> None:
+        """Account for messages the delivery routine settled: delivered, or dropped."""
+        if step.reason is None:
+            if self._settle(step.messages):
+                self._accounting.add_delivered(len(step.messages))
+            return
+        if step.verdict == "misconfigured":
+            self._log_misconfiguration(step.status)
+        self._drop_batch(list(step.messages), step.reason, step.detail)
 
     def _failed(self, batch: list[bytes]) -> None:
         """A driver hit an unexpected error (logged): account for what of the batch is left."""
@@ -582,12 +571,12 @@ class Engine(_Core):
                 return self._take_batch()
             self._await_work(remaining)
 
-    def _sleep(self, seconds: float) -> None:
+    def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        end = time.monotonic() + seconds
+        self._on_retry(step)
+        end = time.monotonic() + step.seconds
         with self._lock:
-            self._retry_due = end  # kept until the batch is concluded: give_up() reads it
-            while not self._give_up():
+            while not self._give_up(end):
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     return
@@ -602,23 +591,14 @@ class Engine(_Core):
 
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch with retries; split on 400/413; account for every message."""
-        if not self._begin(batch):
-            return
-        response = send_with_retries(
-            lambda: self._send(batch),
-            self._opts.retry,
-            sleep=self._sleep,
-            give_up=self._give_up,
-            on_retry=self._on_retry,
+        drive(
+            deliver(batch, self._opts.retry, give_up=self._give_up),
+            send=self._send,
+            wait=self._wait,
+            settle=self._finish,
         )
-        parts = self._conclude(batch, response)
-        # The retry that this batch gave up on no longer counts: close() may still
-        # have time for the batches after it.
-        self._retry_due = 0.0
-        for part in parts:
-            self._deliver(part)
 
-    def _send(self, batch: list[bytes]) -> Response:
+    def _send(self, batch: Sequence[bytes]) -> Response:
         """One attempt, marked as unanswered while it waits (see ``_drop_leftovers``)."""
         self._sending(batch, True)
         response = send_guarded(self._transport, batch)

@@ -3,8 +3,9 @@
 The data path: ``read_event_log`` (files, trees, gzip, stdin) -> prepare each
 message (server-set fields dropped, ``integrations`` rewritten) -> ``validate``
 -> filters -> batches within Segment's limits -> one sender thread that posts
-them with the client's transport and retry policy (``send_with_retries``,
-``classify``: the same rules for 429, ``Retry-After`` and 5xx), in order.
+them with the client's transport and the one delivery routine
+(``_delivery.routine``: the same rules for 429, ``Retry-After``, 5xx and the
+400/413 split as the clients), in order.
 Reading and validating overlap with the request in flight; a queue of two
 batches keeps memory flat.
 
@@ -34,8 +35,9 @@ from pydantic_core import from_json, to_json
 
 from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
 from ._client import _check_endpoint, _retry_policy
+from ._delivery.policy import RetryPolicy
+from ._delivery.routine import Settle, Wait, deliver, drive
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._policy import RetryPolicy, classify, send_with_retries
 from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
 from ._transport import HttpTransport, Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
@@ -719,6 +721,8 @@ class _Sender(threading.Thread):
         self._transport = transport
         self._policy = policy
         self._halt = run._stop
+        self._where: Sequence[tuple[str, int]] = ()  # of the batch in hand
+        self._stopped: str | None = None  # why the run stops, once a part failed
         self._attempt = 0  # attempts of the request in hand that failed
 
     def run(self) -> None:
@@ -746,50 +750,49 @@ class _Sender(threading.Thread):
     def _deliver(self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]) -> str | None:
         """Send one batch (splitting on 400/413); None when settled, else why the run stops."""
         self._acked_delivered = self._acked_rejected = 0
-        return self._send_parts(messages, where) if messages else None
-
-    def _send_parts(
-        self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]
-    ) -> str | None:
-        state = self._run_state
-        self._attempt = 0
-        response = send_with_retries(
-            lambda: send_guarded(self._transport, messages),
-            self._policy,
-            sleep=self._sleep,
-            give_up=self._halt.is_set,
-            on_retry=self._on_retry,
-        )
-        verdict = classify(response)
-        if verdict == "delivered":
-            state._delivered += len(messages)
-            self._acked_delivered += len(messages)
-            return None
-        if verdict == "split" and len(messages) > 1:
-            half = len(messages) // 2
-            return self._send_parts(messages[:half], where[:half]) or self._send_parts(
-                messages[half:], where[half:]
+        self._where, self._stopped, self._attempt = where, None, 0
+        if messages:
+            drive(
+                deliver(messages, self._policy, give_up=self._give_up),
+                send=lambda part: send_guarded(self._transport, part),
+                wait=self._wait,
+                settle=self._settle,
             )
-        if verdict == "split":  # this one message, refused on its own: report it, go on
+        return self._stopped
+
+    def _give_up(self, due: float) -> bool:
+        """A stop was asked for, or a part of this batch failed: send no more of it."""
+        return self._halt.is_set() or self._stopped is not None
+
+    def _settle(self, step: Settle) -> None:
+        self._attempt = 0  # the next part (of a split) counts its own attempts
+        if self._stopped is not None:
+            return  # the rest of a batch whose run stops: unacknowledged
+        state, count = self._run_state, len(step.messages)
+        if step.reason is None:
+            state._delivered += count
+            self._acked_delivered += count
+        elif step.verdict == "split":  # this one message, refused on its own: report it, go on
             state._rejected += 1
             self._acked_rejected += 1
-            file, line = where[0]
-            name = _name(from_json(messages[0]))
-            state._problem(
-                f"{file}:{line}: {name}: refused by the endpoint ({response.describe()})"
+            file, line = self._where[step.start]
+            name = _name(from_json(step.messages[0]))
+            state._problem(f"{file}:{line}: {name}: refused by the endpoint ({step.detail})")
+        elif step.verdict == "retry":
+            self._stopped = f"the endpoint kept failing ({step.detail})"
+        elif step.verdict == "misconfigured":
+            self._stopped = (
+                f"the endpoint answered {step.detail}: check the endpoint and the write key"
             )
-            return None
-        if verdict == "retry":
-            return f"the endpoint kept failing ({response.describe()})"
-        if verdict == "misconfigured":
-            return (
-                f"the endpoint answered {response.describe()}: check the endpoint and the write key"
-            )
-        return f"the endpoint refused a batch ({response.describe()})"
+        elif step.verdict is None:
+            self._stopped = "stopped"
+        else:
+            self._stopped = f"the endpoint refused a batch ({step.detail})"
 
-    def _sleep(self, seconds: float) -> None:
+    def _wait(self, step: Wait) -> None:
         """Wait before a retry; a stop ends the wait (and ``give_up`` the retries)."""
-        self._halt.wait(seconds)
+        self._on_retry(step.response, step.seconds)
+        self._halt.wait(step.seconds)
 
     def _on_retry(self, response: Response, wait: float) -> None:
         state = self._run_state

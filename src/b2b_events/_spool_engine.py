@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 
 from ._accounting import Accounting, DropReason
+from ._delivery.routine import Settle
 from ._engine import Engine, EngineOptions
 from ._fork import at_fork
-from ._policy import classify
 from ._spool import Ref, Spool, SpoolError
-from ._transport import Response, Transport
+from ._transport import Transport
 
 __all__ = ["SpoolEngine"]
 
@@ -182,14 +182,14 @@ class SpoolEngine(Engine):
                 RETRY_PAUSE,
             )
 
-    def _conclude(self, batch: list[bytes], response: Response) -> list[list[bytes]]:
-        if classify(response) != "misconfigured":
-            return super()._conclude(batch, response)
+    def _finish(self, step: Settle) -> None:
+        if step.verdict != "misconfigured":
+            super()._finish(step)
+            return
         # 401/403/404, redirects: the key or the endpoint is wrong, not the events.
         # Deleting them would lose them to a configuration slip: keep them for a fix.
-        self._log_misconfiguration(response.status)
-        self._keep(batch, response.describe(), pause=True)
-        return []
+        self._log_misconfiguration(step.status)
+        self._keep(list(step.messages), step.detail, pause=True)
 
     def _failed(self, batch: list[bytes]) -> None:
         with self._lock:  # an unexpected error (logged) is no reason to delete them
