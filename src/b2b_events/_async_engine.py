@@ -45,8 +45,10 @@ class AsyncEngine(_Core):
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._spares: set[asyncio.Task[None]] = set()  # more tasks, up to max_in_flight in all
         self._wake = asyncio.Event()  # bound to a loop on first use (Python >= 3.10)
         self._progress = asyncio.Event()
+        self._turn = asyncio.Event()  # a task waiting for its turn may take a batch
         self._transport_closed = False
         super().__init__(accounting, options, batch_overhead=batch_overhead)
         # Made inside the app's loop (a startup hook): events tracked from worker
@@ -66,8 +68,10 @@ class AsyncEngine(_Core):
         self._init_state()
         self._loop = None
         self._task = None
+        self._spares = set()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
+        self._turn = asyncio.Event()
         self._accounting.reset()
 
     # -- hooks of _Core (called with the lock held, from any thread) -----------
@@ -102,6 +106,25 @@ class AsyncEngine(_Core):
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+        if self._stalled and self._my_turn():  # the tasks rest before retries
+            loop.call_soon_threadsafe(self._add_sender_now)
+
+    def _add_sender(self) -> None:
+        # A task waiting for its turn takes the next batch; or a new one, while
+        # there are fewer than max_in_flight (started here, on the first need).
+        if self._closed or self._loop is None or _running_loop() is not self._loop:
+            return
+        if self._parked:
+            self._turn.set()
+        elif self._queue_len() and 1 + len(self._spares) < self._opts.max_in_flight:
+            spare = self._loop.create_task(self._run(spare=True), name="b2b-events-async-worker")
+            self._spares.add(spare)
+            spare.add_done_callback(self._spares.discard)
+
+    def _add_sender_now(self) -> None:
+        with self._lock:
+            if self._stalled and self._my_turn():
+                self._add_sender()
 
     def _on_progress(self) -> None:
         loop = self._loop
@@ -148,12 +171,14 @@ class AsyncEngine(_Core):
             first = self._mark_closed(deadline)
             self._bind_here()
             self._wake_worker()
-        task = self._task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                if first:
+        self._turn.set()
+        me = asyncio.current_task()
+        tasks = [t for t in (self._task, *self._spares) if t is not None and t is not me]
+        tasks = [t for t in tasks if not t.done()]
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            if first:
+                for task in stuck:
                     task.cancel()  # stuck in a send: what it holds is counted below
         if not first:
             return  # the first close() decides what is dropped, and when
@@ -182,6 +207,8 @@ class AsyncEngine(_Core):
         if bound is None or bound.is_closed() or (bound is not loop and not bound.is_running()):
             if bound is not None and bound is not loop:
                 self._task = None  # the old loop's, never to run again
+                self._spares = set()
+                self._turn = asyncio.Event()
                 self._wake = asyncio.Event()
                 self._progress = asyncio.Event()
             self._loop = loop
@@ -203,14 +230,21 @@ class AsyncEngine(_Core):
 
     # -- the task -----------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, *, spare: bool = False) -> None:
         try:
             while True:
                 batch = await self._next_batch()
                 if batch is None:
                     return
-                await self._deliver_batch(batch)
+                try:
+                    await self._deliver_batch(batch)
+                finally:
+                    with self._lock:
+                        self._holding -= 1
+                    self._turn.set()
         except asyncio.CancelledError:
+            if spare:
+                return  # the first task delivers what the spares held (still in flight)
             # The loop is shutting down (asyncio.run() returned) without aclose():
             # deliver what we can within shutdown_timeout, count the rest.
             deadline = time.monotonic() + self._opts.shutdown_timeout
@@ -227,12 +261,17 @@ class AsyncEngine(_Core):
     async def _deliver_the_rest(self, interrupted: list[bytes]) -> None:
         if interrupted:  # again, with the same messageIds: none is lost to the cancel
             await self._deliver_batch(interrupted)
-        while batch := self._take():
+        while True:
+            with self._lock:
+                batch = self._take_batch() if self._queue_len() else []
+            if not batch:
+                return
             await self._deliver_batch(batch)
 
     def _take(self) -> list[bytes]:
-        with self._lock:
-            return self._take_batch() if self._queue_len() else []
+        """With the lock held: the next batch, now in this task's hands (``_holding``)."""
+        self._holding += 1
+        return self._take_batch()
 
     async def _next_batch(self) -> list[bytes] | None:
         """Wait until a batch is due and take it; None means stop."""
@@ -242,7 +281,11 @@ class AsyncEngine(_Core):
             timeout: float | None = None
             with self._lock:
                 queued = self._queue_len()
-                if not queued:
+                parked = bool(queued) and not self._my_turn()
+                if parked:  # another task is sending: wait for its batch or its retry
+                    self._turn.clear()
+                    self._parked += 1
+                elif not queued:
                     if self._closed:
                         return None
                     first_seen = None
@@ -252,27 +295,38 @@ class AsyncEngine(_Core):
                     or queued >= opts.max_batch_events
                     or self._queued_bytes >= self._budget
                 ):
-                    return self._take_batch()
+                    return self._take()
                 else:
                     now = time.monotonic()
                     if first_seen is None:
                         first_seen = now
                     timeout = first_seen + opts.flush_interval - now
                     if timeout <= 0:
-                        return self._take_batch()
-                self._wake.clear()  # under the lock: a later submit sets it again
-            await _wait(self._wake, timeout)
+                        return self._take()
+                if not parked:
+                    self._wake.clear()  # under the lock: a later submit sets it again
+            if not parked:
+                await _wait(self._wake, timeout)
+                continue
+            try:
+                await self._turn.wait()
+            finally:
+                with self._lock:
+                    self._parked -= 1
 
     async def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        self._on_retry(step)
-        end = time.monotonic() + step.seconds
-        while not self._give_up(end):
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            await _wait(self._wake, remaining)
+        end = self._stall(step)
+        try:
+            while not self._give_up(end):
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._wake.clear()
+                await _wait(self._wake, remaining)
+        finally:
+            with self._lock:
+                self._stalled -= 1
 
     async def _send_once(self, messages: Sequence[bytes]) -> Response:
         self._sending(messages, True)  # a cancel leaves it marked: counted "unconfirmed"

@@ -36,6 +36,7 @@ ENV_WRITE_KEY = "B2B_EVENTS_WRITE_KEY"
 ENV_ENDPOINT = "B2B_EVENTS_ENDPOINT"
 
 _OVERFLOWS = ("drop_newest", "drop_oldest", "block")
+_MAX_IN_FLIGHT = 16
 
 _override: Transport | None = None
 
@@ -100,6 +101,7 @@ class _BaseClient:
         max_retry_time: float = 120.0,
         max_retry_after: float = 60.0,
         retry_backoff: float = 0.5,
+        max_in_flight: int = 4,
         shutdown_timeout: float = 5.0,
         record: str | os.PathLike[str] | None = None,
         record_max_bytes: int | None = None,
@@ -146,6 +148,12 @@ class _BaseClient:
             retry_backoff: Base of the exponential backoff between retries, in
                 seconds: the n-th wait is random in ``[0, retry_backoff * 2**n]``,
                 capped at 30 s ("full jitter").
+            max_in_flight: Most batches in requests at once (1..16, default 4).
+                One batch is sent at a time; while a batch waits for its
+                retry, the next ones go, up to this many batches in all, so one
+                failing request does not hold up the rest. Order across batches
+                is then not kept (Segment promises none); 1 keeps it. With
+                ``spool``, batches go one at a time.
             shutdown_timeout: Seconds the exit handler, and ``close()`` without a
                 timeout, give to delivering what is still queued.
             record: Also write every event the client accepts to this event log
@@ -207,6 +215,7 @@ class _BaseClient:
             max_retry_time=max_retry_time,
             max_retry_after=max_retry_after,
             retry_backoff=retry_backoff,
+            max_in_flight=max_in_flight,
             sync=sync,
             shutdown_timeout=shutdown_timeout,
         )
@@ -413,6 +422,7 @@ def _engine_options(
     max_retry_time: float,
     max_retry_after: float,
     retry_backoff: float,
+    max_in_flight: int,
     sync: bool,
     shutdown_timeout: float,
 ) -> EngineOptions:
@@ -423,6 +433,10 @@ def _engine_options(
         raise ConfigurationError("block_timeout applies only to overflow='block'")
     if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
         raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
+    if not 1 <= max_in_flight <= _MAX_IN_FLIGHT:
+        raise ConfigurationError(
+            f"max_in_flight must be 1..{_MAX_IN_FLIGHT}, not {max_in_flight!r}"
+        )
     return EngineOptions(
         max_queue_events=_at_least_one("max_queue_events", max_queue_events),
         max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
@@ -436,6 +450,7 @@ def _engine_options(
             max_retry_after=max_retry_after,
             retry_backoff=retry_backoff,
         ),
+        max_in_flight=max_in_flight,
         sync=sync,
         shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
     )

@@ -59,6 +59,7 @@ class EngineOptions:
     max_batch_bytes: int = MAX_BATCH_BYTES
     flush_interval: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_in_flight: int = 4
     sync: bool = False
     shutdown_timeout: float = 5.0
 
@@ -107,6 +108,11 @@ class _Core:
         self._numbers: dict[int, int] = {}
         self._flush_waiters = 0
         self._blocked = 0
+        # Bounded concurrency (max_in_flight): workers take a batch only while no
+        # other one is sending; a batch waiting for its retry lets another go.
+        self._holding = 0  # workers with a batch in hand
+        self._stalled = 0  # of the callers of _wait, those resting before a retry
+        self._parked = 0  # workers waiting for their turn
         self._pid = os.getpid()
 
     def _ensure_worker(self) -> None:
@@ -119,6 +125,24 @@ class _Core:
 
     def _on_progress(self) -> None:
         """Messages were settled (flush waiters may be done). Threads use ``_done``."""
+
+    def _my_turn(self) -> bool:
+        """With the lock held: a worker may take a batch (no other one is sending now)."""
+        return self._holding <= self._stalled
+
+    def _add_sender(self) -> None:
+        """With the lock held: a batch waits for its retry; let the next one go meanwhile."""
+
+    def _stall(self, step: Wait) -> float:
+        """A batch starts waiting for its retry (the driver ends it with ``_stalled -= 1``).
+
+        Returns when the retry is due.
+        """
+        self._on_retry(step)
+        with self._lock:
+            self._stalled += 1
+            self._add_sender()
+        return time.monotonic() + step.seconds
 
     def submit(self, data: bytes) -> None:
         """Queue one serialized message, or account for it as dropped. Never blocks unless asked."""
@@ -405,8 +429,10 @@ class Engine(_Core):
     def _init_state(self) -> None:
         super()._init_state()
         self._work = threading.Condition(self._lock)  # wakes the worker
+        self._turn = threading.Condition(self._lock)  # wakes workers waiting for their turn
         self._waiting = False  # the worker waits for messages (in _await_work)
         self._thread: threading.Thread | None = None
+        self._spares: list[threading.Thread] = []  # more workers, up to max_in_flight in all
 
     def submit(self, data: bytes) -> None:
         """Queue one serialized message (or send it now, in sync mode). Never raises."""
@@ -433,6 +459,8 @@ class Engine(_Core):
         if self._waiting:
             self._waiting = False
             self._work.notify()
+        elif self._stalled and self._my_turn():  # the workers rest before retries
+            self._add_sender()
 
     def _await_work(self, timeout: float | None) -> None:
         """With the lock held: wait for a message, a due batch, flush() or close()."""
@@ -440,14 +468,30 @@ class Engine(_Core):
         self._work.wait(timeout)
         self._waiting = False
 
-    def _start_worker(self) -> None:
+    def _start_worker(self, *, spare: bool = False) -> None:
         thread = threading.Thread(target=self._run, name="b2b-events-worker", daemon=True)
         try:
             thread.start()
         except RuntimeError:  # interpreter shutting down: close() will send from its own thread
             logger.debug("b2b-events: cannot start the worker thread now", exc_info=True)
             return
-        self._thread = thread
+        if spare:
+            self._spares.append(thread)
+        else:
+            self._thread = thread
+
+    def _add_sender(self) -> None:
+        # A worker waiting for its turn takes the next batch; or a new one, while
+        # there are fewer than max_in_flight (started here, on the first need).
+        if self._closed or self._opts.sync:
+            return
+        if self._parked:
+            self._turn.notify()
+        elif self._queue_len() and 1 + len(self._spares) < self._opts.max_in_flight:
+            self._start_worker(spare=True)
+
+    def _workers(self) -> list[threading.Thread]:
+        return [t for t in (self._thread, *self._spares) if t is not None and t.is_alive()]
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
@@ -477,13 +521,15 @@ class Engine(_Core):
         with self._lock:
             first = self._mark_closed(deadline)
             self._work.notify_all()
-            thread = self._thread
-        if thread is not None and thread.is_alive():
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        elif first:
+            self._turn.notify_all()
+            workers = self._workers()
+        me = threading.current_thread()
+        for worker in workers:
+            if worker is not me:
+                worker.join(max(0.0, deadline - time.monotonic()))
+        if not workers and first:
             self._drain_here(deadline)
-        if thread is not threading.current_thread():
+        if me not in workers:
             # Sends running in other threads (sync mode) settle their own
             # messages: give them what is left of the time.
             with self._lock:
@@ -516,19 +562,28 @@ class Engine(_Core):
                 batch = self._next_batch()
                 if batch is None:
                     return
-            if batch:
-                try:
+                self._holding += 1
+            try:
+                if batch:
                     self._deliver_batch(batch)
-                except BaseException:  # not ours to swallow (gevent's Timeout, ...)
-                    logger.exception("b2b-events: the worker thread was stopped; replacing it")
-                    self._failed(batch)
-                    self._replace_worker()  # after a batch settled: never a restart loop
-                    raise
+            except BaseException:  # not ours to swallow (gevent's Timeout, ...)
+                logger.exception("b2b-events: the worker thread was stopped; replacing it")
+                self._failed(batch)
+                self._replace_worker()  # after a batch settled: never a restart loop
+                raise
+            finally:
+                with self._lock:
+                    self._holding -= 1
+                    if self._parked:
+                        self._turn.notify()
 
     def _replace_worker(self) -> None:
         """The worker thread is ending before close(): start another in its place."""
+        me = threading.current_thread()
         with self._lock:
-            if not self._closed and self._thread is threading.current_thread():
+            if me in self._spares:
+                self._spares.remove(me)  # the first worker goes on: no need for another
+            elif not self._closed and self._thread is me:
                 self._thread = None
                 self._start_worker()  # now: with a full queue, no submit would start one
 
@@ -555,6 +610,11 @@ class Engine(_Core):
                 first_seen = None
                 self._await_work(None)
                 continue
+            if not self._my_turn():
+                self._parked += 1
+                self._turn.wait()
+                self._parked -= 1
+                continue
             if (
                 self._closed
                 or self._flush_waiters
@@ -573,14 +633,16 @@ class Engine(_Core):
 
     def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        self._on_retry(step)
-        end = time.monotonic() + step.seconds
+        end = self._stall(step)
         with self._lock:
-            while not self._give_up(end):
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._work.wait(remaining)
+            try:
+                while not self._give_up(end):
+                    remaining = end - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self._work.wait(remaining)
+            finally:
+                self._stalled -= 1
 
     def _deliver_batch(self, batch: list[bytes]) -> None:
         try:

@@ -139,6 +139,10 @@ class SpoolEngine(Engine):
             self._done.notify_all()
         return batch
 
+    def _add_sender(self) -> None:
+        # One worker: the spool's rows, files and pauses are its own (max_in_flight is 1).
+        return
+
     # -- settling --------------------------------------------------------------------
 
     def _release(self, messages: Sequence[bytes]) -> None:
