@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 
 from ._accounting import Accounting
+from ._delivery.buffer import Batch
 from ._delivery.routine import Wait, deliver, drive_async
 from ._engine import EngineOptions, _Core, _open_engines
 from ._fork import at_fork
@@ -66,6 +67,7 @@ class AsyncEngine(_Core):
     def _after_fork_in_child(self) -> None:
         """The parent's queue, loop and task stay the parent's: start empty and unbound."""
         self._init_state()
+        self._buffer = self._buffer.forked()
         self._loop = None
         self._task = None
         self._spares = set()
@@ -250,7 +252,7 @@ class AsyncEngine(_Core):
             deadline = time.monotonic() + self._opts.shutdown_timeout
             with self._lock:
                 self._mark_closed(deadline)
-                interrupted = list(self._inflight.values())  # the send that was cancelled
+                interrupted = list(self._in_flight)  # the sends that were cancelled
             with contextlib.suppress(asyncio.TimeoutError):  # a send as slow as its timeout
                 await asyncio.wait_for(
                     self._deliver_the_rest(interrupted), max(0.0, deadline - time.monotonic())
@@ -258,22 +260,22 @@ class AsyncEngine(_Core):
             self._drop_leftovers()
             await self._close_transport()
 
-    async def _deliver_the_rest(self, interrupted: list[bytes]) -> None:
-        if interrupted:  # again, with the same messageIds: none is lost to the cancel
-            await self._deliver_batch(interrupted)
+    async def _deliver_the_rest(self, interrupted: list[Batch]) -> None:
+        for batch in interrupted:  # again, with the same messageIds: none is lost to the cancel
+            await self._deliver_batch(batch)
         while True:
             with self._lock:
-                batch = self._take_batch() if self._queue_len() else []
-            if not batch:
+                rest = self._take_batch() if self._queue_len() else None
+            if not rest:
                 return
-            await self._deliver_batch(batch)
+            await self._deliver_batch(rest)
 
-    def _take(self) -> list[bytes]:
+    def _take(self) -> Batch:
         """With the lock held: the next batch, now in this task's hands (``_holding``)."""
         self._holding += 1
-        return self._take_batch()
+        return self._take_batch() or Batch([], ())  # a memory buffer: always readable
 
-    async def _next_batch(self) -> list[bytes] | None:
+    async def _next_batch(self) -> Batch | None:
         """Wait until a batch is due and take it; None means stop."""
         opts = self._opts
         first_seen: float | None = None
@@ -293,7 +295,7 @@ class AsyncEngine(_Core):
                     self._closed
                     or self._flush_waiters
                     or queued >= opts.max_batch_events
-                    or self._queued_bytes >= self._budget
+                    or self._buffer.size >= self._budget
                 ):
                     return self._take()
                 else:
@@ -328,29 +330,29 @@ class AsyncEngine(_Core):
             with self._lock:
                 self._stalled -= 1
 
-    async def _send_once(self, messages: Sequence[bytes]) -> Response:
-        self._sending(messages, True)  # a cancel leaves it marked: counted "unconfirmed"
+    async def _send_once(self, batch: Batch, part: Sequence[bytes]) -> Response:
+        self._sending(batch, len(part))  # a cancel leaves it marked: counted "unconfirmed"
         try:
-            response = await self._transport.send(messages)
+            response = await self._transport.send(part)
         except Exception as exc:  # a custom transport broke its contract: retry it
             logger.debug("b2b-events: transport raised", exc_info=True)
             response = Response(0, detail=f"{type(exc).__name__}: {exc}")
-        self._sending(messages, False)
+        self._sending(batch, 0)
         return response
 
-    async def _deliver_batch(self, batch: list[bytes]) -> None:
+    async def _deliver_batch(self, batch: Batch) -> None:
         try:
             await self._deliver(batch)
         except Exception:  # never let the task die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
             self._failed(batch)
 
-    async def _deliver(self, batch: list[bytes]) -> None:
+    async def _deliver(self, batch: Batch) -> None:
         await drive_async(
-            deliver(batch, self._opts.retry, give_up=self._give_up),
-            send=self._send_once,
+            deliver(batch.rest, self._opts.retry, give_up=self._give_up),
+            send=lambda part: self._send_once(batch, part),
             wait=self._wait,
-            settle=self._finish,
+            settle=lambda step: self._finish(batch, step),
         )
 
 

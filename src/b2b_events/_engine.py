@@ -11,7 +11,6 @@ OpenTelemetry's ``BatchProcessor``.
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
 import math
 import os
@@ -19,12 +18,12 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ._accounting import Accounting, DropReason
+from ._delivery.buffer import Batch, Buffer, MemoryBuffer
 from ._delivery.policy import RetryPolicy
 from ._delivery.routine import Settle, Wait, deliver, drive
 from ._eventlog import close_open_writers
@@ -45,6 +44,15 @@ _CONFIG_HINT = {
 }
 _REDIRECT_HINT = "the endpoint redirects: configure the URL it redirects to (https?)"
 _RETRY_WARN_EVERY = 60.0  # seconds between two warnings about failing attempts
+
+RETRY_PAUSE = 5.0
+"""Seconds the worker rests after a batch went back to a durable buffer (the spool)."""
+
+ERROR_PAUSE = 1.0
+"""Seconds the worker rests after the buffer could not be read."""
+
+_KEPT: frozenset[DropReason] = frozenset({"timeout", "retries_exhausted"})
+"""Drop reasons that, with a durable buffer, keep the messages instead."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,10 @@ class _Core:
         options: EngineOptions,
         *,
         batch_overhead: int,
+        buffer: Buffer | None = None,
     ) -> None:
         """Set up an empty queue; the driver subclass starts its worker on first use."""
+        self._buffer: Buffer = MemoryBuffer() if buffer is None else buffer
         self._accounting = accounting
         self._opts = options
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
@@ -95,17 +105,11 @@ class _Core:
         """(Re)create everything a forked child must not share with its parent."""
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)  # wakes flush() and blocked submitters
-        self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
-        self._accepted = 0  # messages that entered the queue (and the next one's number)
+        self._accepted = 0  # messages accepted (and the next one's number)
         self._settled = 0  # of those, delivered or dropped
-        self._kept = 0  # of the rest, left in a spool by close() for a later process
-        self._inflight: dict[int, bytes] = {}  # taken by the worker, not yet accounted
-        self._unanswered: set[int] = set()  # of those, in a request still waiting for an answer
-        # What flush() waits for: each message is numbered in the order it was accepted.
-        # The memory queue holds the numbers head, head + 1, ...; in flight, by id:
-        self._head = 0
-        self._numbers: dict[int, int] = {}
+        self._kept = False  # close() left the rest in a durable buffer for a later process
+        self._pause = False  # a batch went back to a durable buffer: rest before the next
+        self._in_flight: set[Batch] = set()  # taken from the buffer, not settled yet
         self._flush_waiters = 0
         self._blocked = 0
         # Bounded concurrency (max_in_flight): workers take a batch only while no
@@ -155,16 +159,16 @@ class _Core:
             elif not self._fits(size):
                 reason, evicted = self._make_room(size)
             if reason is None:
-                reason = self._append(data, size)
+                reason = self._buffer.append(data, self._accepted)
             if reason is None:
                 self._accepted += 1
                 self._accounting.tracked += 1
                 self._ensure_worker()
-                queued = self._queue_len()
+                queued = len(self._buffer)
                 if (
                     queued == 1
                     or queued >= self._opts.max_batch_events
-                    or self._queued_bytes >= self._budget
+                    or self._buffer.size >= self._budget
                 ):
                     self._wake_worker()
         if evicted:
@@ -172,41 +176,44 @@ class _Core:
         if reason is not None:
             self._accounting.refuse(reason, [data], _DROP_DETAIL[reason])
 
-    # -- storage: a deque here, a SQLite spool in SpoolEngine (lock held) ------
+    # -- storage: the buffer, and the batches taken from it (lock held) ----------
 
-    def _append(self, data: bytes, size: int) -> DropReason | None:
-        """Store one accepted message; a reason if it could not be stored."""
-        self._queue.append(data)
-        self._queued_bytes += size
-        return None
+    @property
+    def _inflight(self) -> list[bytes]:
+        """With the lock held: the messages taken from the buffer and not settled."""
+        return [m for batch in self._in_flight for m in batch.rest]
+
+    @property
+    def _unanswered(self) -> list[bytes]:
+        """The messages in a request still waiting for its answer."""
+        return [m for b in self._in_flight for m in b.rest[: b.sending]]
 
     def _queue_len(self) -> int:
         """Messages stored and not yet taken by the driver."""
-        return len(self._queue)
-
-    def _pop_oldest(self) -> bytes | None:
-        """Remove and return the oldest stored message (drop_oldest), if any."""
-        if not self._queue:
-            return None
-        old = self._queue.popleft()
-        self._queued_bytes -= len(old)
-        self._head += 1
-        return old
+        return len(self._buffer)
 
     def _done_below(self, target: int) -> bool:
         """With the lock held: every message numbered below ``target`` is settled.
 
         Not a count of settled messages: later ones settle first when an older
-        batch is slow (sync sends in other threads, drop_oldest evictions).
+        batch is slow (a batch in retry, sync sends in other threads, adopted
+        spool files sent first).
         """
-        if self._queue_len() and self._head < target:
+        if self._kept:
+            return True  # close() left the rest on disk: nothing more will settle here
+        lowest = self._buffer.lowest()
+        if lowest is not None and lowest < target:
             return False
-        return not self._numbers or min(self._numbers.values()) >= target
+        for batch in self._in_flight:
+            first = batch.lowest()
+            if first is not None and first < target:
+                return False
+        return True
 
     def _fits(self, size: int) -> bool:
         return (
-            self._queue_len() < self._opts.max_queue_events
-            and self._queued_bytes + size <= self._opts.max_queue_bytes
+            len(self._buffer) < self._opts.max_queue_events
+            and self._buffer.size + size <= self._opts.max_queue_bytes
         )
 
     def _make_room(self, size: int) -> tuple[DropReason | None, list[bytes]]:
@@ -214,7 +221,7 @@ class _Core:
         policy = self._opts.overflow
         if policy == "drop_oldest":
             evicted: list[bytes] = []
-            while not self._fits(size) and (old := self._pop_oldest()) is not None:
+            while not self._fits(size) and (old := self._buffer.pop_oldest()) is not None:
                 evicted.append(old)
             self._settled += len(evicted)
             return (None if self._fits(size) else "queue_full"), evicted
@@ -248,44 +255,38 @@ class _Core:
         """True once ``close()`` has been called."""
         return self._closed
 
-    def _take_batch(self) -> list[bytes]:
-        """With the lock held, pop the next batch within the count and byte limits."""
-        queue = self._queue
-        budget = self._budget + 1  # n messages need n - 1 commas: count one per message
-        taken, size = 0, 0
-        for length in map(len, itertools.islice(queue, self._opts.max_batch_events)):
-            if taken and size + length + 1 > budget:
-                break
-            taken += 1
-            size += length + 1
-        batch = [queue.popleft() for _ in range(taken)]
-        self._queued_bytes -= size - taken
-        self._inflight.update(zip(map(id, batch), batch, strict=True))
-        head = self._head
-        self._numbers.update(zip(map(id, batch), range(head, head + taken), strict=True))
-        self._head = head + taken
+    def _take_batch(self) -> Batch | None:
+        """With the lock held, take the next batch within the count and byte limits.
+
+        None when the buffer cannot be read now (a spool file error, logged).
+        """
+        batch = self._buffer.take(self._opts.max_batch_events, self._budget)
+        if batch:
+            self._in_flight.add(batch)
         if self._blocked:
             self._done.notify_all()
         return batch
 
-    def _settle(self, messages: Sequence[bytes]) -> bool:
-        """Mark messages as accounted for; False if close() already counted them as timed out."""
+    def _settle(self, batch: Batch, count: int, *, kept: bool = False) -> bool:
+        """The next ``count`` messages of ``batch`` are accounted for (``kept``: given back).
+
+        False if close() already counted them.
+        """
         with self._lock:
-            pop, forget = self._inflight.pop, self._numbers.pop
-            if None in [pop(key, None) for key in map(id, messages)]:
+            if batch not in self._in_flight:
                 return False
-            for key in map(id, messages):
-                forget(key, None)
-            if self._unanswered:  # a send cut off by an exception: it is settled now
-                self._unanswered.difference_update(map(id, messages))
-            self._release(messages)
-            self._settled += len(messages)
+            if kept:  # back in the buffer: taken again later, or by a later process
+                self._buffer.give_back(batch, count)
+            else:
+                self._buffer.release(batch, count)
+                self._settled += count
+            batch.settled += count
+            batch.sending = 0  # a send cut off by an exception: settled now
+            if batch.settled >= len(batch):
+                self._in_flight.discard(batch)
             self._done.notify_all()
         self._on_progress()
         return True
-
-    def _release(self, messages: Sequence[bytes]) -> None:
-        """With the lock held: settled messages leave the storage for good (spool: deleted)."""
 
     def _give_up(self, due: float | None = None) -> bool:
         """Closing, and out of time: now, or by ``due`` (when a retry waited for is due)."""
@@ -341,37 +342,36 @@ class _Core:
         self._done.notify_all()
         return first
 
-    def _sending(self, batch: Sequence[bytes], sending: bool) -> None:
-        """Mark a batch as in a request (True), or as answered (False).
+    def _sending(self, batch: Batch, count: int) -> None:
+        """Mark the next ``count`` messages of ``batch`` as in a request (0: answered).
 
         Not unmarked when a send is cut off (an asyncio task cancelled): close()
         counts such messages as ``unconfirmed``, not ``timeout``.
         """
         with self._lock:
-            if sending:
-                self._unanswered.update(map(id, batch))
-            else:
-                self._unanswered.difference_update(map(id, batch))
+            batch.sending = count
 
     def _drop_leftovers(self) -> None:
         """Count what is still queued or in flight as dropped (close ran out of time).
 
         Messages in a request that got no answer yet are ``unconfirmed``: the
         endpoint may have stored them. The rest are ``timeout``: never sent, or
-        refused with a retryable answer.
+        refused with a retryable answer. A durable buffer keeps them instead.
         """
         with self._lock:
-            sent = self._unanswered
-            leftovers = list(self._queue)
+            batches, self._in_flight = self._in_flight, set()
+            if self._buffer.durable:
+                for batch in batches:
+                    self._buffer.give_back(batch, len(batch) - batch.settled)
+                self._kept = True
+                self._done.notify_all()
+                return
+            leftovers = self._buffer.clear()
             unconfirmed: list[bytes] = []
-            for key, message in self._inflight.items():
-                (unconfirmed if key in sent else leftovers).append(message)
-            self._queue.clear()
-            self._queued_bytes = 0
-            self._inflight.clear()
-            self._unanswered = set()
-            self._numbers.clear()
-            self._head = self._accepted
+            for batch in batches:
+                rest = batch.rest
+                unconfirmed += rest[: batch.sending]
+                leftovers += rest[batch.sending :]
             self._settled += len(leftovers) + len(unconfirmed)
             self._done.notify_all()
         self._on_progress()
@@ -382,25 +382,56 @@ class _Core:
             "close() ran out of time waiting for the answer: the endpoint may have stored them",
         )
 
-    def _drop_batch(self, batch: list[bytes], reason: DropReason, detail: str) -> None:
-        if self._settle(batch):
-            self._accounting.drop(reason, batch, detail)
-
-    def _finish(self, step: Settle) -> None:
-        """Account for messages the delivery routine settled: delivered, or dropped."""
+    def _finish(self, batch: Batch, step: Settle) -> None:
+        """Account for messages the delivery routine settled: delivered, dropped or kept."""
+        count = len(step.messages)
         if step.reason is None:
-            if self._settle(step.messages):
-                self._accounting.add_delivered(len(step.messages))
+            if self._settle(batch, count):
+                self._accounting.add_delivered(count)
             return
-        if step.verdict == "misconfigured":
+        misconfigured = step.verdict == "misconfigured"
+        if misconfigured:
             self._log_misconfiguration(step.status)
-        self._drop_batch(list(step.messages), step.reason, step.detail)
+        if self._buffer.durable and (misconfigured or step.reason in _KEPT):
+            # An outage, close() out of time, or a wrong key or endpoint (not the
+            # events' fault): a durable buffer keeps them for later.
+            pause = misconfigured or step.reason == "retries_exhausted"
+            self._keep(batch, count, step.detail, pause=pause)
+            return
+        self._drop(batch, count, step.reason, step.detail)
 
-    def _failed(self, batch: list[bytes]) -> None:
-        """A driver hit an unexpected error (logged): account for what of the batch is left."""
+    def _drop(self, batch: Batch, count: int, reason: DropReason, detail: str) -> None:
+        messages = batch.messages[batch.settled : batch.settled + count]
+        if self._settle(batch, count):
+            self._accounting.drop(reason, messages, detail)
+
+    def _keep(self, batch: Batch, count: int, detail: str, *, pause: bool) -> None:
+        """Give messages back to a durable buffer; ``pause``: the worker rests before more."""
+        if not self._settle(batch, count, kept=True):
+            return
         with self._lock:
-            remaining = [m for m in batch if id(m) in self._inflight]
-        self._drop_batch(remaining, "rejected", "unexpected client error")
+            self._pause = pause and not self._closed
+        if self._pause:
+            logger.warning(
+                "b2b-events: %d event(s) kept in the spool after %s; retrying in %.0f s",
+                count,
+                detail,
+                self._retry_pause(),
+            )
+
+    def _retry_pause(self) -> float:
+        """Seconds the worker rests after a batch went back to a durable buffer."""
+        return RETRY_PAUSE
+
+    def _failed(self, batch: Batch) -> None:
+        """A driver hit an unexpected error (logged): account for what of the batch is left."""
+        count = len(batch) - batch.settled
+        if self._buffer.durable:  # no reason to delete them, nor to retry at once
+            self._settle(batch, count, kept=True)
+            with self._lock:
+                self._pause = not self._closed
+            return
+        self._drop(batch, count, "rejected", "unexpected client error")
 
 
 class Engine(_Core):
@@ -417,10 +448,11 @@ class Engine(_Core):
         options: EngineOptions,
         *,
         batch_overhead: int,
+        buffer: Buffer | None = None,
     ) -> None:
         """Create an engine; nothing starts until the first ``submit``."""
         self._transport = transport
-        super().__init__(accounting, options, batch_overhead=batch_overhead)
+        super().__init__(accounting, options, batch_overhead=batch_overhead, buffer=buffer)
         # The child of os.fork() inherits the queue, held locks and a dead worker
         # thread: it resets them.
         at_fork(after_in_child=self._after_fork_in_child)
@@ -557,6 +589,7 @@ class Engine(_Core):
         return True
 
     def _run(self) -> None:
+        self._rest_if_asked()  # a worker killed mid-batch gave it back: not at once again
         while True:
             with self._lock:
                 batch = self._next_batch()
@@ -591,12 +624,12 @@ class Engine(_Core):
         """Deliver the queue from the calling thread (no worker: after fork, or at exit)."""
         while time.monotonic() < deadline:
             with self._lock:
-                batch = self._take_batch() if self._queue_len() else []
+                batch = self._take_batch() if self._queue_len() else None
             if not batch:
                 return
             self._deliver_batch(batch)
 
-    def _next_batch(self) -> list[bytes] | None:
+    def _next_batch(self) -> Batch | None:
         """With the lock held, wait until a batch is due and take it; None means stop."""
         opts = self._opts
         first_seen: float | None = None
@@ -620,16 +653,24 @@ class Engine(_Core):
                 or self._flush_waiters
                 or self._blocked
                 or queued >= opts.max_batch_events
-                or self._queued_bytes >= self._budget
+                or self._buffer.size >= self._budget
             ):
-                return self._take_batch()
+                return self._take_or_rest()
             now = time.monotonic()
             if first_seen is None:
                 first_seen = now
             remaining = first_seen + opts.flush_interval - now
             if remaining <= 0:
-                return self._take_batch()
+                return self._take_or_rest()
             self._await_work(remaining)
+
+    def _take_or_rest(self) -> Batch:
+        """With the lock held: the next batch; if the buffer cannot be read, rest (empty)."""
+        batch = self._take_batch()
+        if batch is None:
+            self._work.wait(ERROR_PAUSE)  # releases the lock; close() wakes it
+            return Batch([], ())
+        return batch
 
     def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
@@ -644,45 +685,56 @@ class Engine(_Core):
             finally:
                 self._stalled -= 1
 
-    def _deliver_batch(self, batch: list[bytes]) -> None:
+    def _deliver_batch(self, batch: Batch) -> None:
         try:
             self._deliver(batch)
         except Exception:  # never let the worker die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
             self._failed(batch)
+        self._rest_if_asked()
 
-    def _deliver(self, batch: list[bytes]) -> None:
-        """Send one batch with retries; split on 400/413; account for every message."""
+    def _rest_if_asked(self) -> None:
+        """Rest ``RETRY_PAUSE`` s if a batch went back to the buffer (flush() or close() end it)."""
+        with self._lock:
+            if self._pause:
+                self._pause = False
+                if not self._closed:
+                    self._work.wait(self._retry_pause())
+
+    def _deliver(self, batch: Batch) -> None:
+        """Send what is left of one batch with retries; split on 400/413; account for each."""
         drive(
-            deliver(batch, self._opts.retry, give_up=self._give_up),
-            send=self._send,
+            deliver(batch.rest, self._opts.retry, give_up=self._give_up),
+            send=lambda part: self._send(batch, part),
             wait=self._wait,
-            settle=self._finish,
+            settle=lambda step: self._finish(batch, step),
         )
 
-    def _send(self, batch: Sequence[bytes]) -> Response:
+    def _send(self, batch: Batch, part: Sequence[bytes]) -> Response:
         """One attempt, marked as unanswered while it waits (see ``_drop_leftovers``)."""
-        self._sending(batch, True)
-        response = send_guarded(self._transport, batch)
-        self._sending(batch, False)
+        self._sending(batch, len(part))
+        response = send_guarded(self._transport, part)
+        self._sending(batch, 0)
         return response
 
     def _submit_sync(self, data: bytes) -> None:
         with self._lock:
             closed = self._closed
             if not closed:
-                self._numbers[id(data)] = self._accepted
+                number = self._accepted
+                batch = Batch([data], range(number, number + 1))
+                self._in_flight.add(batch)
                 self._accepted += 1
                 self._accounting.tracked += 1
-                self._inflight[id(data)] = data
         if closed:
             self._accounting.refuse("closed", [data], _DROP_DETAIL["closed"])
             return
-        self._deliver_batch([data])
+        self._deliver_batch(batch)
 
     def _after_fork_in_child(self) -> None:
         """Fresh locks, queue and thread; the parent's pending messages stay the parent's."""
         self._init_state()
+        self._buffer = self._buffer.forked()
         self._accounting.reset()
 
 

@@ -51,7 +51,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ADOPT_EVERY", "Spool", "SpoolError"]
+__all__ = ["ADOPT_EVERY", "Ref", "Spool", "SpoolError"]
 
 logger = logging.getLogger("b2b_events.spool")
 
@@ -167,6 +167,25 @@ class Spool:
     def path(self) -> Path:
         """This process's spool file."""
         return self._own.path
+
+    @property
+    def own(self) -> _File:
+        """This process's file (``Ref``s into it name it)."""
+        return self._own
+
+    @property
+    def next_id(self) -> int:
+        """The row id the next ``append`` gets."""
+        return self._own.last_id + 1
+
+    def queued_heads(self) -> list[Ref]:
+        """Per file holding messages not taken: the first to be taken (row 0 for orphans)."""
+        heads: list[Ref] = [(source, 0) for source in self._adopted if source.count]
+        own = self._own
+        if own.count:
+            first = own.after + 1 if own.count > len(own.returned) else own.last_id + 1
+            heads.append((own, min(own.returned[0], first) if own.returned else first))
+        return heads
 
     # -- counts (messages stored and not taken) -----------------------------------
 
