@@ -11,10 +11,17 @@ Example:
 
 from __future__ import annotations
 
-from ._accounting import DROP_REASONS, DeliveryStats, DropReason
 from ._async_client import AsyncClient
 from ._client import Client
 from ._default import close, default_client, flush, group, identify, init, track
+from ._delivery.accounting import DROP_REASONS, DeliveryStats, DropReason
+from ._delivery.transport import (
+    AsyncHttpTransport,
+    AsyncTransport,
+    HttpTransport,
+    Response,
+    Transport,
+)
 from ._eventlog import EventLogTransport
 from ._exceptions import (
     B2BEventsError,
@@ -26,7 +33,6 @@ from ._exceptions import (
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
 from ._tracker import Tracker
-from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
 from .events import validate
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 
-from ._async_engine import AsyncEngine
 from ._client import _BaseClient
-from ._engine import Engine, EngineOptions
+from ._delivery.async_worker import AsyncEngine
+from ._delivery.core import EngineOptions
+from ._delivery.transport import AsyncHttpTransport
+from ._delivery.worker import Engine
 from ._exceptions import ConfigurationError
-from ._transport import AsyncHttpTransport
 
 __all__ = ["AsyncClient"]
 

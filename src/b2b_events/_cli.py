@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from pydantic_core import from_json
 
 from ._client import DEFAULT_ENDPOINT
+from ._delivery.wire import MAX_BATCH_EVENTS
 from ._demo import run_demo
 from ._exceptions import ConfigurationError, InvalidEventError
 from ._progress import Display, progress_display
@@ -42,7 +43,6 @@ from ._reader import (
 )
 from ._replay import ReplayReport, replay
 from ._version import __version__
-from ._wire import MAX_BATCH_EVENTS
 from .collector import Collector, iter_sqlite
 from .events import json_schema, properties_schema, tracking_plan, validate
 from .events._validate import valid_name

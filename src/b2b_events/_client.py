@@ -2,7 +2,7 @@
 
 The public surface is small: ``client.track.<event>(...)``, ``client.identify``,
 ``client.group``, ``flush``, ``close``, ``stats``, and the context manager. All
-the machinery (queue, worker, retries) lives in ``_engine.py``.
+the machinery (queue, worker, retries) lives in the ``_delivery`` package.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from typing import Any, Literal
 
 import httpx
 
-from ._accounting import Accounting, DeliveryStats, DropHook
+from ._delivery.accounting import Accounting, DeliveryStats, DropHook
+from ._delivery.core import EngineOptions, Overflow, _Core
 from ._delivery.policy import RetryPolicy
-from ._engine import Engine, EngineOptions, Overflow, _Core
+from ._delivery.spool import Spool, SpoolError
+from ._delivery.spool_worker import SpoolEngine
+from ._delivery.transport import AsyncTransport, HttpTransport, Transport, redact_url
+from ._delivery.wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
+from ._delivery.worker import Engine
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._spool import Spool, SpoolError
-from ._spool_engine import SpoolEngine
 from ._tracker import Tracker
-from ._transport import AsyncTransport, HttpTransport, Transport, redact_url
-from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
 from .events._common import iso_timestamp
 

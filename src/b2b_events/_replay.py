@@ -37,10 +37,10 @@ from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
 from ._client import _check_endpoint, _retry_policy
 from ._delivery.policy import RetryPolicy
 from ._delivery.routine import Settle, Wait, deliver, drive
+from ._delivery.transport import HttpTransport, Response, Transport, send_guarded
+from ._delivery.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
-from ._transport import HttpTransport, Response, Transport, send_guarded
-from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import validate
 
 __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]

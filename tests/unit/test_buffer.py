@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from b2b_events._delivery.buffer import MemoryBuffer
+from b2b_events._delivery.spool import Spool
 from b2b_events._delivery.spool_buffer import SpoolBuffer
-from b2b_events._spool import Spool
 
 BIG = 10**6
 

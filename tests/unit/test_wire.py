@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from b2b_events import _wire
-from b2b_events._wire import batch_overhead, encode_batch, sent_at_now
+from b2b_events._delivery import wire as _wire
+from b2b_events._delivery.wire import batch_overhead, encode_batch, sent_at_now
 
 SENT_AT = "2026-01-02T03:04:05.678Z"
 SENT_AT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")

@@ -1,9 +1,18 @@
 """The delivery parts, one noun per module; nothing here is public.
 
-- ``policy``: what a response means (``classify``) and when to try again
-  (``RetryPolicy``, tenacity's wait and stop strategies computed directly);
-- ``routine``: the one sans-IO delivery routine (what to send, retry, split,
-  settle) and the two loops that drive it, blocking and awaited.
+Read top to bottom, as a message travels:
+
+- ``wire``: the batch body and Segment's limits;
+- ``accounting``: counters, drop reasons, ``on_drop``, the drop warnings;
+- ``buffer``: the ``Buffer`` protocol, ``Batch``, the memory buffer;
+  ``spool`` and ``spool_buffer``: the durable buffer in SQLite;
+- ``policy``: what a response means and when to try again (tenacity's strategies);
+- ``routine``: the one sans-IO delivery routine, and the two loops that drive it;
+- ``core``: the queue's limits, flush numbering and settling, shared by the workers;
+- ``worker`` (a thread), ``async_worker`` (an asyncio task), ``spool_worker`` (the
+  thread worker with a spool: adopting orphaned files);
+- ``transport``: HTTP (httpx) and the ``Transport`` seam;
+- ``fork`` and ``shutdown``: forks, the exit handler, multiprocessing children.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .._accounting import DropReason
+from .accounting import DropReason
 
 __all__ = ["Batch", "Buffer", "MemoryBuffer"]
 

@@ -18,8 +18,8 @@ from typing import Literal
 
 import tenacity
 
-from .._accounting import DropReason
-from .._transport import Response
+from .accounting import DropReason
+from .transport import Response
 
 __all__ = ["Retries", "RetryPolicy", "Verdict", "classify", "drop_reason"]
 

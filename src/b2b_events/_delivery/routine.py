@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 
-from .._accounting import DropReason
-from .._transport import Response
+from .accounting import DropReason
 from .policy import RetryPolicy, Verdict, classify, drop_reason
+from .transport import Response
 
 __all__ = ["Routine", "Send", "Settle", "Step", "Wait", "deliver", "drive", "drive_async"]
 

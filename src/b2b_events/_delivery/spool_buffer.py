@@ -1,4 +1,4 @@
-"""The durable buffer: accepted messages in the SQLite spool (``_spool.Spool``).
+"""The durable buffer: accepted messages in the SQLite spool (``spool.Spool``).
 
 Numbers (what ``flush()`` waits for) are kept in memory without a row each: this
 process's rows get consecutive ids, so a short list of (first row id, first
@@ -15,9 +15,9 @@ import math
 import sqlite3
 import time
 
-from .._accounting import DropReason
-from .._spool import Ref, Spool, SpoolError, _File
+from .accounting import DropReason
 from .buffer import Batch
+from .spool import Ref, Spool, SpoolError, _File
 
 __all__ = ["WRITE_ERROR_LOG_EVERY", "SpoolBuffer"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from .. import _default
 from .._client import Client, override_transport
+from .._delivery.transport import Response
 from .._exceptions import InvalidEventError, Problem
-from .._transport import Response
 from ..events import validate
 from ._assertions import Query, compact, jsonable, listing, name_of, summary
 

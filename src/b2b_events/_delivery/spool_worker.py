@@ -1,7 +1,8 @@
 """The threaded engine with its queue on disk: ``Client(spool=path)``.
 
-Same worker, batching, retry policy and accounting as ``Engine``; only the
-storage differs (``_spool.Spool`` instead of a deque). A message is committed to
+The thread worker handed a ``SpoolBuffer`` (``spool.Spool`` instead of a deque);
+this module adds what only a spool has: adopting the files of dead processes,
+closing the files, and the fork hooks. A message is committed to
 the spool before ``track()`` returns and deleted once its batch got a 2xx (or was
 refused for good). A batch whose retries run out goes back to the spool and is
 tried again after a pause: an outage fills the spool, it does not empty it.
@@ -16,13 +17,14 @@ import threading
 import time
 from typing import Any
 
-from ._accounting import Accounting
-from ._delivery.buffer import Batch
-from ._delivery.spool_buffer import SpoolBuffer
-from ._engine import Engine, EngineOptions
-from ._fork import at_fork
-from ._spool import Spool
-from ._transport import Transport
+from .accounting import Accounting
+from .buffer import Batch
+from .core import EngineOptions
+from .fork import at_fork
+from .spool import Spool
+from .spool_buffer import SpoolBuffer
+from .transport import Transport
+from .worker import Engine
 
 __all__ = ["SpoolEngine"]
 

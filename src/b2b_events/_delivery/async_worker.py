@@ -19,12 +19,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ._accounting import Accounting
-from ._delivery.buffer import Batch
-from ._delivery.routine import Wait, deliver, drive_async
-from ._engine import EngineOptions, _Core, _open_engines
-from ._fork import at_fork
-from ._transport import AsyncTransport, Response
+from .accounting import Accounting
+from .buffer import Batch
+from .core import EngineOptions, _Core
+from .fork import at_fork
+from .routine import Wait, deliver, drive_async
+from .shutdown import _open_engines
+from .transport import AsyncTransport, Response
 
 __all__ = ["AsyncEngine"]
 
