@@ -271,45 +271,24 @@ class AsyncEngine(_Core):
                 return
             await self._deliver_batch(rest)
 
-    def _take(self) -> Batch:
-        """With the lock held: the next batch, now in this task's hands (``_holding``)."""
-        self._holding += 1
-        return self._take_batch() or Batch([], ())  # a memory buffer: always readable
-
     async def _next_batch(self) -> Batch | None:
         """Wait until a batch is due and take it; None means stop."""
-        opts = self._opts
         first_seen: float | None = None
         while True:
-            timeout: float | None = None
             with self._lock:
-                queued = self._queue_len()
-                parked = bool(queued) and not self._my_turn()
-                if parked:  # another task is sending: wait for its batch or its retry
+                action, first_seen = self._next_step(first_seen)
+                if action == "stop":
+                    return None  # close() accounts for what is left
+                if action == "take":
+                    self._holding += 1
+                    return self._take_batch() or Batch([], ())  # memory: always readable
+                if action == "park":  # another task is sending: its batch or retry wakes us
                     self._turn.clear()
                     self._parked += 1
-                elif not queued:
-                    if self._closed:
-                        return None
-                    first_seen = None
-                elif (
-                    self._closed
-                    or self._flush_waiters
-                    or queued >= opts.max_batch_events
-                    or self._buffer.size >= self._budget
-                ):
-                    return self._take()
                 else:
-                    now = time.monotonic()
-                    if first_seen is None:
-                        first_seen = now
-                    timeout = first_seen + opts.flush_interval - now
-                    if timeout <= 0:
-                        return self._take()
-                if not parked:
                     self._wake.clear()  # under the lock: a later submit sets it again
-            if not parked:
-                await _wait(self._wake, timeout)
+            if action == "wait":
+                await _wait(self._wake, self._until_due(first_seen))
                 continue
             try:
                 await self._turn.wait()

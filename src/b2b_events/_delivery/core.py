@@ -27,6 +27,7 @@ __all__ = ["ERROR_PAUSE", "RETRY_PAUSE", "EngineOptions", "Overflow"]
 logger = logging.getLogger("b2b_events.delivery")
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
+_Next = Literal["stop", "take", "park", "wait"]
 
 _CONFIG_HINT = {
     401: "the write key was not accepted: check it belongs to this source",
@@ -120,6 +121,42 @@ class _Core:
 
     def _on_progress(self) -> None:
         """Messages were settled (flush waiters may be done). Threads use ``_done``."""
+
+    def _next_step(self, first_seen: float | None) -> tuple[_Next, float | None]:
+        """With the lock held: what a worker does next, and since when a batch waits.
+
+        ``stop`` (closed and empty, or out of time), ``take`` a batch now (full,
+        due, or asked for by flush(), close() or a blocked caller), ``park``
+        until another worker's batch ends or waits for a retry, or ``wait`` for
+        a message or until the partial batch is due (``_until_due``).
+        """
+        if self._closed and self._give_up():
+            return "stop", None
+        queued = len(self._buffer)
+        if not queued:
+            return ("stop" if self._closed else "wait"), None
+        if not self._my_turn():
+            return "park", first_seen
+        if (
+            self._closed
+            or self._flush_waiters
+            or self._blocked
+            or queued >= self._opts.max_batch_events
+            or self._buffer.size >= self._budget
+        ):
+            return "take", None
+        now = time.monotonic()
+        if first_seen is None:
+            first_seen = now
+        if now >= first_seen + self._opts.flush_interval:
+            return "take", None
+        return "wait", first_seen
+
+    def _until_due(self, first_seen: float | None) -> float | None:
+        """Seconds until a partial batch seen first at ``first_seen`` is due (None: no batch)."""
+        if first_seen is None:
+            return None
+        return max(0.0, first_seen + self._opts.flush_interval - time.monotonic())
 
     def _my_turn(self) -> bool:
         """With the lock held: a worker may take a batch (no other one is sending now)."""

@@ -222,38 +222,19 @@ class Engine(_Core):
 
     def _next_batch(self) -> Batch | None:
         """With the lock held, wait until a batch is due and take it; None means stop."""
-        opts = self._opts
         first_seen: float | None = None
         while True:
-            if self._closed and self._give_up():
-                return None  # out of time: close() accounts for what is left
-            queued = self._queue_len()
-            if not queued:
-                if self._closed:
-                    return None
-                first_seen = None
-                self._await_work(None)
-                continue
-            if not self._my_turn():
+            action, first_seen = self._next_step(first_seen)
+            if action == "stop":
+                return None  # close() accounts for what is left
+            if action == "take":
+                return self._take_or_rest()
+            if action == "park":
                 self._parked += 1
                 self._turn.wait()
                 self._parked -= 1
-                continue
-            if (
-                self._closed
-                or self._flush_waiters
-                or self._blocked
-                or queued >= opts.max_batch_events
-                or self._buffer.size >= self._budget
-            ):
-                return self._take_or_rest()
-            now = time.monotonic()
-            if first_seen is None:
-                first_seen = now
-            remaining = first_seen + opts.flush_interval - now
-            if remaining <= 0:
-                return self._take_or_rest()
-            self._await_work(remaining)
+            else:
+                self._await_work(self._until_due(first_seen))
 
     def _take_or_rest(self) -> Batch:
         """With the lock held: the next batch; if the buffer cannot be read, rest (empty)."""
