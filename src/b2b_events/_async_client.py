@@ -15,7 +15,7 @@ import httpx
 
 from ._client import _BaseClient
 from ._delivery.async_worker import AsyncEngine
-from ._delivery.core import EngineOptions
+from ._delivery.options import Options
 from ._delivery.transport import AsyncHttpTransport
 from ._delivery.worker import Engine
 from ._exceptions import ConfigurationError
@@ -54,7 +54,7 @@ class AsyncClient(_BaseClient):
         return AsyncHttpTransport(**options)
 
     def _new_engine(
-        self, transport: Any, options: EngineOptions, *, batch_overhead: int
+        self, transport: Any, options: Options, *, batch_overhead: int
     ) -> AsyncEngine | Engine:
         if self._captured:  # b2b_events.testing: delivered within the call, in memory
             return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)

@@ -34,11 +34,12 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
-from ._client import _check_endpoint, _retry_policy
+from ._client import _check_endpoint
+from ._delivery.options import Options
 from ._delivery.policy import RetryPolicy
 from ._delivery.routine import Settle, Wait, deliver, drive
 from ._delivery.transport import HttpTransport, Response, Transport, send_guarded
-from ._delivery.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
+from ._delivery.wire import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, batch_overhead
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
 from .events import validate
@@ -255,17 +256,11 @@ def replay(
     _check_options(
         paths=paths,
         rate=rate,
-        max_batch_events=max_batch_events,
         since=since,
         until=until,
         integrations=integrations,
     )
-    policy = _retry_policy(
-        max_retries=max_retries,
-        max_retry_time=max_retry_time,
-        max_retry_after=max_retry_after,
-        retry_backoff=retry_backoff,
-    )
+    policy = Options.pick(locals()).retry  # batch size and retries: checked as for a client
     if transport is not None and endpoint is not None:
         raise ConfigurationError("endpoint configures the HTTP transport: not with transport=...")
     target = "custom transport" if transport is not None else _check_endpoint(endpoint)
@@ -326,7 +321,6 @@ def _check_options(
     *,
     paths: Sequence[str | os.PathLike[str]],
     rate: float | None,
-    max_batch_events: int,
     since: datetime | None,
     until: datetime | None,
     integrations: Mapping[str, Any] | None,
@@ -335,8 +329,6 @@ def _check_options(
         raise ConfigurationError("replay needs at least one path (a file, a directory or '-')")
     if rate is not None and not rate > 0:
         raise ConfigurationError(f"rate must be > 0 events per second, not {rate!r}")
-    if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
-        raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.utcoffset() is None:
             raise ConfigurationError(f"{name} must be an aware datetime (e.g. tzinfo=timezone.utc)")

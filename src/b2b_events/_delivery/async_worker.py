@@ -21,8 +21,9 @@ from collections.abc import Sequence
 
 from .accounting import Accounting
 from .buffer import Batch
-from .core import EngineOptions, _Core
+from .core import _Core
 from .fork import at_fork
+from .options import Options
 from .routine import Wait, deliver, drive_async
 from .shutdown import _open_engines
 from .transport import AsyncTransport, Response
@@ -39,7 +40,7 @@ class AsyncEngine(_Core):
         self,
         transport: AsyncTransport,
         accounting: Accounting,
-        options: EngineOptions,
+        options: Options,
         *,
         batch_overhead: int,
     ) -> None:

@@ -13,20 +13,17 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Literal
 
 from .accounting import Accounting, DropReason
 from .buffer import Batch, Buffer, MemoryBuffer
-from .policy import RetryPolicy
+from .options import Options
 from .routine import Settle, Wait
-from .wire import MAX_BATCH_BYTES
 
-__all__ = ["ERROR_PAUSE", "RETRY_PAUSE", "EngineOptions", "Overflow"]
+__all__ = ["ERROR_PAUSE", "RETRY_PAUSE"]
 
 logger = logging.getLogger("b2b_events.delivery")
 
-Overflow = Literal["drop_newest", "drop_oldest", "block"]
 _Next = Literal["stop", "take", "park", "wait"]
 
 _CONFIG_HINT = {
@@ -47,23 +44,6 @@ _KEPT: frozenset[DropReason] = frozenset({"timeout", "retries_exhausted"})
 """Drop reasons that, with a durable buffer, keep the messages instead."""
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    """Queue, batch and retry limits; see ``Client`` for what each one means."""
-
-    max_queue_events: int = 500_000
-    max_queue_bytes: int = 256 * 1024 * 1024
-    overflow: Overflow = "drop_newest"
-    block_timeout: float = 1.0
-    max_batch_events: int = 1_000
-    max_batch_bytes: int = MAX_BATCH_BYTES
-    flush_interval: float = 0.5
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_in_flight: int = 4
-    sync: bool = False
-    shutdown_timeout: float = 5.0
-
-
 class _Core:
     """The queue, its limits and the accounting of every message: shared by both engines.
 
@@ -76,7 +56,7 @@ class _Core:
     def __init__(
         self,
         accounting: Accounting,
-        options: EngineOptions,
+        options: Options,
         *,
         batch_overhead: int,
         buffer: Buffer | None = None,
@@ -254,7 +234,7 @@ class _Core:
             self._settled += len(evicted)
             return (None if self._fits(size) else "queue_full"), evicted
         if policy == "block":
-            deadline = time.monotonic() + self._opts.block_timeout
+            deadline = time.monotonic() + self._opts.block_wait
             self._blocked += 1
             self._wake_worker()  # room comes from sending now, not at the flush interval
             try:

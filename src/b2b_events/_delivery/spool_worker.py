@@ -19,8 +19,8 @@ from typing import Any
 
 from .accounting import Accounting
 from .buffer import Batch
-from .core import EngineOptions
 from .fork import at_fork
+from .options import Options
 from .spool import Spool
 from .spool_buffer import SpoolBuffer
 from .transport import Transport
@@ -43,7 +43,7 @@ class SpoolEngine(Engine):
         self,
         transport: Transport,
         accounting: Accounting,
-        options: EngineOptions,
+        options: Options,
         *,
         batch_overhead: int,
         spool: Spool,

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from .accounting import Accounting
 from .buffer import Batch, Buffer
-from .core import _DROP_DETAIL, ERROR_PAUSE, EngineOptions, _Core, logger
+from .core import _DROP_DETAIL, ERROR_PAUSE, _Core, logger
 from .fork import at_fork
+from .options import Options
 from .routine import Wait, deliver, drive
 from .shutdown import _open_engines
 from .transport import Response, Transport, send_guarded
@@ -36,7 +37,7 @@ class Engine(_Core):
         self,
         transport: Transport,
         accounting: Accounting,
-        options: EngineOptions,
+        options: Options,
         *,
         batch_overhead: int,
         buffer: Buffer | None = None,
