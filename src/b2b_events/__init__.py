@@ -22,7 +22,6 @@ from ._delivery.transport import (
     Response,
     Transport,
 )
-from ._eventlog import EventLogTransport
 from ._exceptions import (
     B2BEventsError,
     ConfigurationError,
@@ -30,8 +29,9 @@ from ._exceptions import (
     MessageTooLargeError,
     Problem,
 )
-from ._reader import LogLine, read_event_log
-from ._replay import ReplayReport, replay
+from ._logs.reader import LogLine, read_event_log
+from ._logs.replay import ReplayReport, replay
+from ._logs.writer import EventLogTransport
 from ._tracker import Tracker
 from ._version import __version__
 from .events import validate

@@ -24,8 +24,8 @@ from ._delivery.spool_worker import SpoolEngine
 from ._delivery.transport import AsyncTransport, HttpTransport, Transport, redact_url
 from ._delivery.wire import MAX_MESSAGE_BYTES, batch_overhead
 from ._delivery.worker import Engine
-from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
+from ._logs.writer import EventLogWriter, split_log_name
 from ._tracker import Tracker
 from .events import Message
 from .events._common import iso_timestamp

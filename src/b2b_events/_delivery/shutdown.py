@@ -8,7 +8,7 @@ import sys
 import weakref
 from typing import Protocol
 
-from .._eventlog import close_open_writers
+from .._logs.writer import close_open_writers
 
 __all__ = ["_open_engines"]
 

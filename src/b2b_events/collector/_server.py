@@ -27,7 +27,7 @@ from pydantic_core import from_json, to_json
 
 from .._delivery.wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from .._exceptions import InvalidEventError
-from .._reader import UnreadableError, gunzip
+from .._logs.reader import UnreadableError, gunzip
 from ..events import validate
 from ._faults import Faults
 from ._store import Store, StoredMessage

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._delivery.wire import message_name
+
 __all__ = ["MemoryStore", "SqliteStore", "Store", "StoredMessage"]
 
 
@@ -40,18 +42,12 @@ class StoredMessage:
     @property
     def event(self) -> str:
         """The event name of a track message, else its type."""
-        name = _name(self.message)
+        name = message_name(self.message)
         return name if name is not None else str(self.message.get("type", "?"))
 
     def to_log_line(self) -> dict[str, Any]:
         """The message with ``receivedAt``, as an event-log (JSONL) line holds it."""
         return {**self.message, "receivedAt": self.received_at}
-
-
-def _name(message: dict[str, Any]) -> str | None:
-    """What the ``event`` filter compares: a track event's name, else the type."""
-    event = message.get("event")
-    return event if isinstance(event, str) else _text(message.get("type"))
 
 
 def _groups(message: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -65,7 +61,7 @@ def _matches(
     stored: StoredMessage, event: str | None, user_id: str | None, group_id: str | None
 ) -> bool:
     message = stored.message
-    if event is not None and _name(message) != event:
+    if event is not None and message_name(message) != event:
         return False
     if user_id is not None and message.get("userId") != user_id:
         return False

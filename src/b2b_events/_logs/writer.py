@@ -23,9 +23,9 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._delivery.fork import at_fork
-from ._delivery.transport import Response
-from ._exceptions import ConfigurationError
+from .._delivery.fork import at_fork
+from .._delivery.transport import Response
+from .._exceptions import ConfigurationError
 
 __all__ = [
     "LOG_SUFFIXES",

@@ -9,7 +9,7 @@ them with the client's transport and the one delivery routine
 Reading and validating overlap with the request in flight; a queue of two
 batches keeps memory flat.
 
-Each acknowledged batch advances the checkpoint (``_checkpoint.py``), so a rerun
+Each acknowledged batch advances the checkpoint (``checkpoint.py``), so a rerun
 of the same command after Ctrl-C or a crash resumes with nothing lost, re-sending
 at most what was in flight, with the same ``messageId``.
 """
@@ -33,16 +33,16 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
-from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
-from ._client import _check_endpoint
-from ._delivery.options import Options
-from ._delivery.policy import RetryPolicy
-from ._delivery.routine import Settle, Wait, deliver, drive
-from ._delivery.transport import HttpTransport, Response, Transport, send_guarded
-from ._delivery.wire import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, batch_overhead
-from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
-from .events import validate
+from .._client import _check_endpoint
+from .._delivery.options import Options
+from .._delivery.policy import RetryPolicy
+from .._delivery.routine import Settle, Wait, deliver, drive
+from .._delivery.transport import HttpTransport, Response, Transport, send_guarded
+from .._delivery.wire import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, batch_overhead, message_name
+from .._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
+from ..events import validate
+from .checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
+from .reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
 
 __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
 
@@ -488,19 +488,14 @@ class _Run:
         name = display_name(file)
         stop = self._stop
         prepare, add = self._prepare, self._add
-        number = 0
-        for block in read_raw(file):
+        for block in read_raw(file, skip):
             if isinstance(block, LogLine):  # the file cannot be read (further): always said
                 self._invalid_line(f"{block.location}: {block.error}")
                 if not add(name, max(block.line, skip), None):
                     return False
                 continue
-            first = number + 1
-            number += len(block)
-            if number <= skip:
-                continue
-            lines = block if first > skip else block[skip - first + 1 :]
-            for line, raw in enumerate(lines, max(first, skip + 1)):
+            first, lines = block
+            for line, raw in enumerate(lines, first):
                 if stop.is_set():
                     return False
                 try:
@@ -556,7 +551,7 @@ class _Run:
         """The message to send, or None (invalid or filtered out: counted here)."""
         if message is None:
             return None
-        if self._events is not None and _name(message) not in self._events:
+        if self._events is not None and message_name(message) not in self._events:
             self._filtered += 1
             return None
         prepare_for_replay(message, self._integrations)
@@ -768,7 +763,7 @@ class _Sender(threading.Thread):
             state._rejected += 1
             self._acked_rejected += 1
             file, line = self._where[step.start]
-            name = _name(from_json(step.messages[0]))
+            name = message_name(from_json(step.messages[0])) or "?"
             state._problem(f"{file}:{line}: {name}: refused by the endpoint ({step.detail})")
         elif step.verdict == "retry":
             self._stopped = f"the endpoint kept failing ({step.detail})"
@@ -803,14 +798,3 @@ class _Sender(threading.Thread):
 def _key(file: str) -> str:
     """How a checkpoint names an input: its absolute path (``-`` for stdin)."""
     return file if file == STDIN else os.path.abspath(file)
-
-
-def _name(message: Mapping[str, Any] | None) -> str:
-    """The event name of a track message, else the type (``identify``, ``group``)."""
-    if message is None:
-        return "?"
-    kind = message.get("type")
-    if kind == "track":
-        event = message.get("event")
-        return event if isinstance(event, str) else "track"
-    return kind if isinstance(kind, str) else "?"
