@@ -3,7 +3,8 @@
 - ``reader``: find and read event logs (files, trees, gzip, stdin), line by line;
 - ``writer``: ``EventLogWriter`` and ``EventLogTransport`` (``record=``);
 - ``checkpoint``: where a replay stands, saved atomically, for resuming;
-- ``replay``: re-send logs through the delivery routine, resumably;
+- ``replay``: re-send logs through the delivery routine, resumably (the
+  orchestration); ``selection``: what it sends of each line; ``counts``: its report;
 - ``progress``: what the ``replay`` command shows while it runs.
 """
 

@@ -17,152 +17,40 @@ at most what was in flight, with the same ``messageId``.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import math
 import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
 from .._client import _check_endpoint
 from .._delivery.options import Options
 from .._delivery.policy import RetryPolicy
 from .._delivery.routine import Settle, Wait, deliver, drive
 from .._delivery.transport import HttpTransport, Response, Transport, send_guarded
-from .._delivery.wire import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, batch_overhead, message_name
-from .._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ..events import validate
+from .._delivery.wire import MAX_BATCH_BYTES, batch_overhead, message_name
+from .._exceptions import ConfigurationError
 from .checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
+from .counts import ReplayReport
 from .reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
+from .selection import SERVER_SET_FIELDS, Selection, prepare_for_replay
 
 __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
 
 logger = logging.getLogger("b2b_events.replay")
 
-SERVER_SET_FIELDS = (
-    "receivedAt",
-    "sentAt",
-    "version",
-    "originalTimestamp",
-    "projectId",
-    "writeKey",
-)
-"""Dropped from each archived message before it is re-sent.
-
-Segment sets ``receivedAt``, ``originalTimestamp``, ``version`` and ``projectId`` (the
-source) on arrival, and ``sentAt`` per request (SPEC.md, "Common fields"); a
-``writeKey`` inside a message is the original sender's credential, never forwarded.
-"""
-
 _monotonic = time.monotonic  # the clock of the rate, the saves and ``elapsed``; tests set it
 _CHECKPOINT_EVERY = 0.5  # seconds between two checkpoint saves (and always at the end)
 _RATE_SLICE = 0.1  # with a rate, a batch holds at most this many seconds of events
 _PUT_POLL = 0.1  # seconds between checks for a stop while the sender's queue is full
-# messageIds derived from a line's content, for archived lines that have none.
-_DERIVED_IDS = uuid.UUID("5b0e2f4c-6a43-4f0e-9a7c-3c1d8e2b9f10")
-
-
-@dataclass(frozen=True)
-class ReplayReport:
-    """What a replay did, over every run of it when resumed from a checkpoint.
-
-    Attributes:
-        lines: Non-blank lines read.
-        invalid: Lines skipped because they are not valid messages (never sent).
-        filtered: Valid lines left out by the ``events``/``since``/``until`` filters.
-        selected: Valid lines that passed the filters: the ones to send.
-        delivered: Of those, acknowledged by the endpoint (0 in a dry run).
-        rejected: Of those, refused for good by the endpoint (HTTP 400 or 413
-            for that message alone).
-        retries: Attempts this run retried (network errors, 429, 5xx).
-        resumed_lines: Lines settled by earlier runs, per the checkpoint.
-        delivered_now: Messages this run delivered (``delivered`` counts earlier runs too).
-        files: Input files read by this run.
-        position: Lines settled (acknowledged, skipped or filtered), blank ones
-            included: the progress through the inputs.
-        elapsed: Seconds this run took.
-        dry_run: Nothing was sent.
-        interrupted: Stopped before the end on request (Ctrl-C, ``stop``).
-        stopped: Why the replay gave up before the end (the endpoint kept
-            failing or refused the key), or None.
-        resume_from: ``file:line`` of the first line not settled, where a rerun
-            with the same checkpoint starts; None once everything is settled.
-        errors: ``file:line: event: path: reason`` for the first invalid or
-            rejected lines (up to ``max_errors``).
-        skipped: ``path: why`` for each input entry this run skipped: what is
-            not a regular file below a directory (a FIFO), and directories
-            that cannot be listed, with ``skip_unreadable``.
-    """
-
-    lines: int = 0
-    invalid: int = 0
-    filtered: int = 0
-    selected: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    retries: int = 0
-    resumed_lines: int = 0
-    delivered_now: int = 0
-    files: int = 0
-    position: int = 0
-    elapsed: float = 0.0
-    dry_run: bool = False
-    interrupted: bool = False
-    stopped: str | None = None
-    resume_from: str | None = None
-    errors: tuple[str, ...] = field(default=())
-    skipped: tuple[str, ...] = field(default=())
-
-    @property
-    def undelivered(self) -> int:
-        """Valid, selected messages not delivered (0 in a dry run)."""
-        return 0 if self.dry_run else self.selected - self.delivered
-
-    @property
-    def ok(self) -> bool:
-        """True when every line was valid and every selected message delivered."""
-        return (
-            self.invalid == 0
-            and self.undelivered == 0
-            and not self.interrupted
-            and self.stopped is None
-        )
-
-
-def prepare_for_replay(
-    message: dict[str, Any], integrations: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Turn an archived message into one to re-send (in place; returned for convenience).
-
-    Drops ``SERVER_SET_FIELDS``; a message without ``timestamp`` takes its
-    ``originalTimestamp``, else its ``receivedAt`` (when Segment stamped it), so
-    it keeps the time it happened. ``messageId`` is kept, so destinations
-    de-duplicate; a message without one gets one derived from its content (the
-    same on every run). ``integrations``, when given, replaces the message's.
-    """
-    if "messageId" not in message:
-        canonical = json.dumps(message, sort_keys=True, separators=(",", ":"), default=str)
-        message["messageId"] = str(uuid.uuid5(_DERIVED_IDS, canonical))
-    original = message.pop("originalTimestamp", None)
-    received = message.pop("receivedAt", None)
-    if message.get("timestamp") is None:
-        stamp = original if original is not None else received
-        if stamp is not None:
-            message["timestamp"] = stamp
-    for name in SERVER_SET_FIELDS:
-        message.pop(name, None)
-    if integrations is not None:
-        message["integrations"] = dict(integrations)
-    return message
 
 
 def replay(
@@ -295,10 +183,7 @@ def replay(
     run = _Run(
         files=files,
         frontier=frontier or Frontier(),
-        integrations=integrations,
-        events=wanted,
-        since=since,
-        until=until,
+        selection=Selection(wanted, since, until, integrations),
         rate=rate,
         batch_events=max_batch_events,
         batch_budget=MAX_BATCH_BYTES - batch_overhead(write_key or ""),
@@ -368,10 +253,7 @@ class _Run:
         *,
         files: list[str],
         frontier: Frontier,
-        integrations: Mapping[str, Any] | None,
-        events: frozenset[str] | None,
-        since: datetime | None,
-        until: datetime | None,
+        selection: Selection,
         rate: float | None,
         batch_events: int,
         batch_budget: int,
@@ -386,10 +268,7 @@ class _Run:
         self._files = files
         self._skipped = skipped
         self._resume = frontier
-        self._integrations = integrations
-        self._events = events
-        self._since = since
-        self._until = until
+        self._selection = selection
         self._rate = rate
         if rate is not None:
             batch_events = max(1, min(batch_events, math.ceil(rate * _RATE_SLICE)))
@@ -551,26 +430,11 @@ class _Run:
         """The message to send, or None (invalid or filtered out: counted here)."""
         if message is None:
             return None
-        if self._events is not None and message_name(message) not in self._events:
+        data, problem = self._selection.pick(message)
+        if problem is not None:
+            self._invalid_line(f"{file}:{number}: {problem}")
+        elif data is None:
             self._filtered += 1
-            return None
-        prepare_for_replay(message, self._integrations)
-        try:
-            typed = validate(message)
-        except InvalidEventError as error:
-            self._invalid_line(f"{file}:{number}: {error}")
-            return None
-        if (self._since is not None and typed.timestamp < self._since) or (
-            self._until is not None and typed.timestamp >= self._until
-        ):
-            self._filtered += 1
-            return None
-        # pydantic-core writes compact UTF-8 JSON several times faster than json.dumps.
-        data = to_json(message)
-        if len(data) > MAX_MESSAGE_BYTES:
-            too_large = MessageTooLargeError(typed.name, len(data), MAX_MESSAGE_BYTES)
-            self._invalid_line(f"{file}:{number}: {too_large}")
-            return None
         return data
 
     def _invalid_line(self, text: str) -> None:
