@@ -8,7 +8,9 @@ Read top to bottom, as a message travels:
   ``spool`` and ``spool_buffer``: the durable buffer in SQLite;
 - ``policy``: what a response means and when to try again (tenacity's strategies);
 - ``routine``: the one sans-IO delivery routine, and the two loops that drive it;
+- ``options``: every queue, batching and retry option, checked once;
 - ``core``: the queue's limits, flush numbering and settling, shared by the workers;
+  ``notices``: their rate-limited log lines about failing attempts;
 - ``worker`` (a thread), ``async_worker`` (an asyncio task), ``spool_worker`` (the
   thread worker with a spool: adopting orphaned files);
 - ``transport``: HTTP (httpx) and the ``Transport`` seam;

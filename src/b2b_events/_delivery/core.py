@@ -17,6 +17,7 @@ from typing import Literal
 
 from .accounting import Accounting, DropReason
 from .buffer import Batch, Buffer, MemoryBuffer
+from .notices import Notices
 from .options import Options
 from .routine import Settle, Wait
 
@@ -26,13 +27,6 @@ logger = logging.getLogger("b2b_events.delivery")
 
 _Next = Literal["stop", "take", "park", "wait"]
 
-_CONFIG_HINT = {
-    401: "the write key was not accepted: check it belongs to this source",
-    403: "the write key may not send to this source: check the key and the endpoint",
-    404: "no such source or path: check the endpoint (e.g. https://api.segment.io) and the key",
-}
-_REDIRECT_HINT = "the endpoint redirects: configure the URL it redirects to (https?)"
-_RETRY_WARN_EVERY = 60.0  # seconds between two warnings about failing attempts
 
 RETRY_PAUSE = 5.0
 """Seconds the worker rests after a batch went back to a durable buffer (the spool)."""
@@ -68,9 +62,7 @@ class _Core:
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
         self._closed = False
         self._close_deadline = math.inf
-        self._misconfig_logged: set[int] = set()
-        self._retry_warned = -math.inf  # when failing attempts were last logged as a warning
-        self._retries_unwarned = 0  # failed attempts since (logged at INFO only)
+        self._notices = Notices(options.retry)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -150,7 +142,8 @@ class _Core:
 
         Returns when the retry is due.
         """
-        self._on_retry(step)
+        self._accounting.add_retry()
+        self._notices.retry(step)
         with self._lock:
             self._stalled += 1
             self._add_sender()
@@ -303,40 +296,6 @@ class _Core:
             time.monotonic() >= deadline or (due is not None and due > deadline)
         )
 
-    def _on_retry(self, step: Wait) -> None:
-        """A retryable failure: the first (then one a minute) is a warning with the plan."""
-        response, wait = step.response, step.seconds
-        self._accounting.add_retry()
-        now = time.monotonic()
-        if now - self._retry_warned < _RETRY_WARN_EVERY:
-            self._retries_unwarned += 1
-            logger.info(
-                "b2b-events: batch failed (%s), retrying in %.2f s", response.describe(), wait
-            )
-            return
-        earlier, self._retries_unwarned, self._retry_warned = self._retries_unwarned, 0, now
-        policy = self._opts.retry
-        logger.warning(
-            "b2b-events: delivery failed (%s); retrying in %.2f s, up to %d attempts per "
-            "batch within %.0f s, with backoff; events wait in the queue meanwhile%s",
-            response.describe(),
-            wait,
-            policy.max_attempts,
-            policy.max_time,
-            f" ({earlier} more failed attempt(s) since the last warning)" if earlier else "",
-        )
-
-    def _log_misconfiguration(self, status: int) -> None:
-        if status in self._misconfig_logged:
-            return
-        self._misconfig_logged.add(status)
-        logger.error(
-            "b2b-events: the endpoint answered HTTP %d: %s. "
-            "Events are dropped until this is fixed.",
-            status,
-            _CONFIG_HINT.get(status, _REDIRECT_HINT),
-        )
-
     def _mark_closed(self, deadline: float) -> bool:
         """With the lock held: stop accepting; return True the first time.
 
@@ -399,7 +358,7 @@ class _Core:
             return
         misconfigured = step.verdict == "misconfigured"
         if misconfigured:
-            self._log_misconfiguration(step.status)
+            self._notices.misconfigured(step.status)
         if self._buffer.durable and (misconfigured or step.reason in _KEPT):
             # An outage, close() out of time, or a wrong key or endpoint (not the
             # events' fault): a durable buffer keeps them for later.
