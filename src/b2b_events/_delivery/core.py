@@ -62,7 +62,6 @@ class _Core:
         self._budget = options.max_batch_bytes - batch_overhead  # for messages and commas
         self._closed = False
         self._close_deadline = math.inf
-        self._notices = Notices(options.retry)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -81,6 +80,7 @@ class _Core:
         self._holding = 0  # workers with a batch in hand
         self._stalled = 0  # of the callers of _wait, those resting before a retry
         self._parked = 0  # workers waiting for their turn
+        self._notices = Notices(self._opts.retry)  # its lock too: a child gets its own
         self._pid = os.getpid()
 
     def _ensure_worker(self) -> None:

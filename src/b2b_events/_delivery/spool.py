@@ -173,11 +173,6 @@ class Spool:
         """This process's file (``Ref``s into it name it)."""
         return self._own
 
-    @property
-    def next_id(self) -> int:
-        """The row id the next ``append`` gets."""
-        return self._own.last_id + 1
-
     def queued_heads(self) -> list[Ref]:
         """Per file holding messages not taken: the first to be taken (row 0 for orphans)."""
         heads: list[Ref] = [(source, 0) for source in self._adopted if source.count]

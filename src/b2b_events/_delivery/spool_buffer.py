@@ -38,6 +38,9 @@ class SpoolBuffer:
         self.handed_over = 0  # messages of adopted files let go (they stay on disk)
         self._run_ids: list[int] = []  # own row id starting each run of consecutive numbers
         self._run_numbers: list[int] = []  # ... and its number
+        self._run_offset: int | None = None  # number - row id in the last run
+        self._own = spool.own
+        self.size = spool.size  # bytes stored and not taken (kept here: read per track())
         self._adopted: dict[int, int] = {}  # id(adopted file) -> the number of its messages
         self._write_error_logged = -math.inf
         self._write_errors = 0  # failed writes not logged yet
@@ -45,21 +48,17 @@ class SpoolBuffer:
     def __len__(self) -> int:
         return len(self.spool)
 
-    @property
-    def size(self) -> int:
-        return self.spool.size
-
     def append(self, data: bytes, number: int) -> DropReason | None:
-        spool = self.spool
-        rowid = spool.next_id
         try:
-            spool.append(data)
+            self.spool.append(data)
         except sqlite3.Error as exc:
             self._log_write_error(exc)
             return "spool_error"
-        runs = self._run_ids
-        if not runs or self._run_numbers[-1] + (rowid - runs[-1]) != number:
-            runs.append(rowid)
+        self.size += len(data)
+        rowid = self._own.last_id
+        if number - rowid != self._run_offset:  # adopted files took numbers in between
+            self._run_offset = number - rowid
+            self._run_ids.append(rowid)
             self._run_numbers.append(number)
         return None
 
@@ -80,10 +79,12 @@ class SpoolBuffer:
 
     def pop_oldest(self) -> bytes | None:
         try:
-            return self.spool.pop_oldest()
+            old = self.spool.pop_oldest()
         except sqlite3.Error as exc:
             logger.error("b2b-events: cannot drop the oldest spooled event: %s", exc)
             return None  # the new event is dropped instead
+        self.size = self.spool.size
+        return old
 
     def take(self, limit: int, budget: int) -> Batch | None:
         try:
@@ -93,6 +94,7 @@ class SpoolBuffer:
             return None
         finally:
             self.handed_over += self.spool.pop_handed_over()
+            self.size = self.spool.size
         rows = [ref for ref, _ in pairs]
         return Batch([data for _, data in pairs], [self._number(ref) for ref in rows], rows)
 
@@ -105,6 +107,7 @@ class SpoolBuffer:
 
     def give_back(self, batch: Batch, count: int) -> None:
         self.spool.give_back(list(batch.rows[batch.settled : batch.settled + count]))
+        self.size = self.spool.size
 
     def clear(self) -> list[bytes]:
         return []  # on disk, for the next process
@@ -130,11 +133,13 @@ class SpoolBuffer:
         """Deliver opened orphans' messages, numbered ``number`` on; return how many."""
         for orphan in orphans:
             self._adopted[id(orphan)] = number
-        return self.spool.accept(orphans)
+        found = self.spool.accept(orphans)
+        self.size = self.spool.size
+        return found
 
     def _number(self, ref: Ref) -> int:
         source, rowid = ref
-        if source is not self.spool.own:
+        if source is not self._own:
             return self._adopted.get(id(source), 0)
         run = bisect.bisect_right(self._run_ids, rowid) - 1
         if run < 0:
