@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from b2b_events._delivery.buffer import MemoryBuffer
 from b2b_events._delivery.spool import Spool
@@ -61,3 +65,36 @@ def test_spool_numbers_follow_acceptance_across_adoption(tmp_path: Path) -> None
     buffer.give_back(own, 1)  # m0 goes back: the lowest number queued again
     assert buffer.lowest() == 0
     buffer.close()
+
+
+def test_a_file_that_cannot_be_adopted_stays_counted_while_a_scan_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush() reads ``deferred`` from another thread while the worker scans."""
+    base = tmp_path / "events.sqlite"
+    for name in ("events.sqlite.1.00000000.spool", "events.sqlite.2.ffffffff.spool"):
+        dead = Spool(base)
+        dead.append(b"{}")
+        dead.close()
+        dead.path.rename(tmp_path / name)  # sorted: the first is looked at first
+    locked = sqlite3.connect(tmp_path / "events.sqlite.2.ffffffff.spool", isolation_level=None)
+    locked.execute("BEGIN EXCLUSIVE")  # as the sqlite3 shell would: cannot be adopted
+    spool = Spool(base)
+    try:
+        spool.scan_orphans(force=True)  # opens the first (held now), defers the second
+        assert spool.deferred == 1
+        seen: list[int] = []
+        adopt = spool._adopt
+
+        def watched(path: Path) -> Any:
+            seen.append(spool.deferred)
+            return adopt(path)
+
+        monkeypatch.setattr(spool, "_adopt", watched)
+        spool.scan_orphans(force=True)
+        assert seen == [1, 1]  # looking at the first file, then the second: never 0
+        assert spool.deferred == 1
+    finally:
+        locked.rollback()
+        locked.close()
+        spool.close()
