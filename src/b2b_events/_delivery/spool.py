@@ -396,7 +396,6 @@ class Spool:
         self._next_adoption = now + ADOPT_EVERY
         mine = {self._own.path, *(f.path for f in list(self._adopted))}
         found: list[_File] = []
-        waiting = self._deferred
         # What this scan cannot adopt (a file removed meanwhile: gone). Swapped in at
         # the end: flush() reads ``deferred`` meanwhile, from another thread.
         deferred: dict[Path, str] = {}
