@@ -2,17 +2,22 @@
 
 Runs in its own process so that its CPU time is not charged to the client being
 measured. ``GET /count`` returns how many messages arrived; ``POST /reset`` zeroes it.
+``python sink.py 0.3``: a flaky endpoint, that answers 30% of batch requests (drawn
+at random, seeded) with a 500 and counts none of their messages.
 """
 
 from __future__ import annotations
 
 import gzip
+import random
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _lock = threading.Lock()
 _count = 0
+_fail_rate = 0.0
+_draw = random.Random(2026).random
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -22,8 +27,8 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _reply(self, body: bytes) -> None:
-        self.send_response(200)
+    def _reply(self, body: bytes, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -46,11 +51,19 @@ class Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         arrived = body.count(b'"messageId"')
         with _lock:
-            _count += arrived
+            failed = _draw() < _fail_rate
+            if not failed:
+                _count += arrived
+        if failed:
+            self._reply(b'{"code": "server_error", "message": "flaky"}', 500)
+            return
         self._reply(b'{"success": true}')
 
 
 def main() -> None:
+    global _fail_rate  # noqa: PLW0603
+    if len(sys.argv) > 1:
+        _fail_rate = float(sys.argv[1])
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)

@@ -11,7 +11,6 @@ Examples:
 
 from __future__ import annotations
 
-from ._accounting import DROP_REASONS, DeliveryStats, DropReason
 from ._async_client import AsyncClient
 from ._client import Client
 from ._default import (
@@ -26,7 +25,14 @@ from ._default import (
     screen,
     track,
 )
-from ._eventlog import EventLogTransport
+from ._delivery.accounting import DROP_REASONS, DeliveryStats, DropReason
+from ._delivery.transport import (
+    AsyncHttpTransport,
+    AsyncTransport,
+    HttpTransport,
+    Response,
+    Transport,
+)
 from ._exceptions import (
     B2BEventsError,
     ConfigurationError,
@@ -35,13 +41,13 @@ from ._exceptions import (
     Problem,
     TrackingPlanError,
 )
+from ._logs.reader import LogLine, read_event_log
+from ._logs.replay import ReplayReport, replay
+from ._logs.writer import EventLogTransport
 from ._plan import TrackingPlan
 from ._public import publish as _publish
-from ._reader import LogLine, read_event_log
-from ._replay import ReplayReport, replay
 from ._scope import Identity, Scope, current_identity, scope
 from ._tracker import Tracker
-from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
 from .events import Event, validate
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
-from ._async_engine import AsyncEngine
 from ._client import _BaseClient
-from ._engine import EngineOptions
+from ._delivery.async_worker import AsyncEngine
+from ._delivery.options import Options
+from ._delivery.transport import AsyncHttpTransport
 from ._exceptions import ConfigurationError
-from ._transport import AsyncHttpTransport
 
 __all__ = ["AsyncClient"]
 
@@ -52,9 +52,7 @@ class AsyncClient(_BaseClient):
             raise ConfigurationError("AsyncClient's http_client must be an httpx.AsyncClient")
         return AsyncHttpTransport(**options)
 
-    def _new_engine(
-        self, transport: Any, options: EngineOptions, *, batch_overhead: int
-    ) -> AsyncEngine:
+    def _new_engine(self, transport: Any, options: Options, *, batch_overhead: int) -> AsyncEngine:
         if options.sync:
             raise ConfigurationError("sync=True is for Client; AsyncClient sends from a task")
         if self._spool_path is not None:

@@ -27,11 +27,11 @@ from typing import Any, TextIO
 from pydantic_core import from_json
 
 from ._client import DEFAULT_ENDPOINT
+from ._delivery.wire import MAX_BATCH_EVENTS
 from ._demo import run_demo
 from ._exceptions import ConfigurationError, InvalidEventError, TrackingPlanError
-from ._plan import TrackingPlan
-from ._progress import Display, progress_display
-from ._reader import (
+from ._logs.progress import Display, progress_display
+from ._logs.reader import (
     STDIN,
     LogLine,
     count_lines,
@@ -41,9 +41,9 @@ from ._reader import (
     parse_line,
     read_raw,
 )
-from ._replay import ReplayReport, replay
+from ._logs.replay import ReplayReport, replay
+from ._plan import TrackingPlan
 from ._version import __version__
-from ._wire import MAX_BATCH_EVENTS
 from .collector import Collector, iter_sqlite
 from .events import json_schema, properties_schema, tracking_plan, validate
 from .events._schema import DRAFT_07
@@ -466,7 +466,6 @@ class _Tally:
         name = display_name(file)
         strict = self.strict
         valid: dict[str, int] = {}
-        number = 0
         try:
             for block in read_raw(file):
                 if isinstance(block, LogLine):
@@ -474,8 +473,8 @@ class _Tally:
                     if text is not None:
                         yield text
                     continue
-                for raw in block:
-                    number += 1
+                first, lines = block
+                for number, raw in enumerate(lines, first):
                     try:
                         message = from_json(raw, cache_strings="keys")
                     except ValueError:

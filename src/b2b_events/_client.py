@@ -3,7 +3,7 @@
 The public surface is small: ``client.track.<event>(...)``, ``client.identify``,
 ``client.group``, ``client.page``, ``client.screen``, ``client.alias``, ``flush``,
 ``close``, ``stats``, and the context manager. All the machinery (queue, worker,
-retries) lives in ``_engine.py``.
+retries) lives in the ``_delivery`` package.
 """
 
 from __future__ import annotations
@@ -18,17 +18,24 @@ from typing import Any, Literal
 
 import httpx
 
-from ._accounting import Accounting, DeliveryStats, DropHook, DropReason
 from ._callsite import caller
-from ._engine import Engine, EngineOptions, Overflow, _Core
-from ._eventlog import EventLogWriter, split_log_name
+from ._delivery.accounting import Accounting, DeliveryStats, DropHook, DropReason
+from ._delivery.core import _Core
+from ._delivery.options import Options, Overflow, at_least, positive
+from ._delivery.spool import Spool, SpoolError
+from ._delivery.spool_worker import SpoolEngine
+from ._delivery.transport import (
+    AsyncHttpTransport,
+    AsyncTransport,
+    HttpTransport,
+    Transport,
+    redact_url,
+)
+from ._delivery.wire import MAX_MESSAGE_BYTES, batch_overhead
+from ._delivery.worker import Engine
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._policy import RetryPolicy
-from ._spool import Spool, SpoolError
-from ._spool_engine import SpoolEngine
+from ._logs.writer import EventLogWriter, split_log_name
 from ._tracker import Tracker
-from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Transport, redact_url
-from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
 from .events._common import iso_timestamp
 
@@ -38,7 +45,6 @@ DEFAULT_ENDPOINT = "https://api.segment.io"
 ENV_WRITE_KEY = "B2B_EVENTS_WRITE_KEY"
 ENV_ENDPOINT = "B2B_EVENTS_ENDPOINT"
 
-_OVERFLOWS = ("drop_newest", "drop_oldest", "block")
 
 _override: Transport | None = None
 
@@ -115,6 +121,7 @@ class _BaseClient:
         max_retry_time: float = 120.0,
         max_retry_after: float = 60.0,
         retry_backoff: float = 0.5,
+        max_in_flight: int = 4,
         shutdown_timeout: float = 5.0,
         record: str | os.PathLike[str] | None = None,
         record_max_bytes: int | None = None,
@@ -161,6 +168,12 @@ class _BaseClient:
             retry_backoff: Base of the exponential backoff between retries, in
                 seconds: the n-th wait is random in ``[0, retry_backoff * 2**n]``,
                 capped at 30 s ("full jitter").
+            max_in_flight: Most batches in requests at once (1..16, default 4).
+                One batch is sent at a time; while a batch waits for its
+                retry, the next ones go, up to this many batches in all, so one
+                failing request does not hold up the rest. Order across batches
+                is then not kept (Segment promises none); 1 keeps it. With
+                ``spool``, batches go one at a time.
             shutdown_timeout: Seconds the exit handler, and ``close()`` without a
                 timeout, give to delivering what is still queued.
             record: Also write every event the client accepts to this event log
@@ -207,20 +220,7 @@ class _BaseClient:
         if on_invalid not in ("raise", "drop"):
             raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', not {on_invalid!r}")
         _check_record(record, record_max_bytes)
-        options = _engine_options(
-            max_queue_events=max_queue_events,
-            max_queue_bytes=max_queue_bytes,
-            overflow=overflow,
-            block_timeout=block_timeout,
-            max_batch_events=max_batch_events,
-            flush_interval=flush_interval,
-            max_retries=max_retries,
-            max_retry_time=max_retry_time,
-            max_retry_after=max_retry_after,
-            retry_backoff=retry_backoff,
-            sync=sync,
-            shutdown_timeout=shutdown_timeout,
-        )
+        options = Options.pick(locals())  # each option checked there, naming it
         self._write_key = write_key or ""
         self._endpoint: str | None = None
         if transport is None:
@@ -231,8 +231,8 @@ class _BaseClient:
                 write_key=self._write_key,
                 endpoint=self._endpoint,
                 gzip=True if gzip is None else gzip,
-                timeout=_positive("timeout", 15.0 if timeout is None else timeout),
-                connect_timeout=_positive(
+                timeout=positive("timeout", 15.0 if timeout is None else timeout),
+                connect_timeout=positive(
                     "connect_timeout", 5.0 if connect_timeout is None else connect_timeout
                 ),
                 proxy=proxy,
@@ -267,7 +267,7 @@ class _BaseClient:
     def _http_transport(self, **options: Any) -> Any:
         raise NotImplementedError
 
-    def _new_engine(self, transport: Any, options: EngineOptions, *, batch_overhead: int) -> _Core:
+    def _new_engine(self, transport: Any, options: Options, *, batch_overhead: int) -> _Core:
         raise NotImplementedError
 
     # -- the hot path -------------------------------------------------------
@@ -352,9 +352,7 @@ class Client(_BaseClient):
             raise ConfigurationError("http_client must be an httpx.Client")
         return HttpTransport(**options)
 
-    def _new_engine(
-        self, transport: Transport, options: EngineOptions, *, batch_overhead: int
-    ) -> Engine:
+    def _new_engine(self, transport: Transport, options: Options, *, batch_overhead: int) -> Engine:
         if self._spool_path is not None:
             try:
                 spool = Spool(self._spool_path)
@@ -444,67 +442,13 @@ def _check_http_options(transport: object, **given: object) -> None:
             )
 
 
-def _engine_options(
-    *,
-    max_queue_events: int,
-    max_queue_bytes: int,
-    overflow: Overflow,
-    block_timeout: float | None,
-    max_batch_events: int,
-    flush_interval: float,
-    max_retries: int,
-    max_retry_time: float,
-    max_retry_after: float,
-    retry_backoff: float,
-    sync: bool,
-    shutdown_timeout: float,
-) -> EngineOptions:
-    """Check the queue, batching and retry options; every error names the option."""
-    if overflow not in _OVERFLOWS:
-        raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, not {overflow!r}")
-    if block_timeout is not None and overflow != "block":
-        raise ConfigurationError("block_timeout applies only to overflow='block'")
-    if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
-        raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
-    return EngineOptions(
-        max_queue_events=_at_least_one("max_queue_events", max_queue_events),
-        max_queue_bytes=_at_least("max_queue_bytes", max_queue_bytes, MAX_MESSAGE_BYTES),
-        overflow=overflow,
-        block_timeout=_positive("block_timeout", 1.0 if block_timeout is None else block_timeout),
-        max_batch_events=max_batch_events,
-        flush_interval=_positive("flush_interval", flush_interval),
-        retry=_retry_policy(
-            max_retries=max_retries,
-            max_retry_time=max_retry_time,
-            max_retry_after=max_retry_after,
-            retry_backoff=retry_backoff,
-        ),
-        sync=sync,
-        shutdown_timeout=_positive("shutdown_timeout", shutdown_timeout),
-    )
-
-
-def _retry_policy(
-    *, max_retries: int, max_retry_time: float, max_retry_after: float, retry_backoff: float
-) -> RetryPolicy:
-    """The retry options, checked (for a client, and for ``replay``)."""
-    if max_retries < 0:
-        raise ConfigurationError("max_retries must be >= 0")
-    return RetryPolicy(
-        max_attempts=max_retries + 1,
-        max_time=_positive("max_retry_time", max_retry_time),
-        max_retry_after=_positive("max_retry_after", max_retry_after),
-        backoff=_positive("retry_backoff", retry_backoff),
-    )
-
-
 def _check_record(record: str | os.PathLike[str] | None, max_bytes: int | None) -> None:
     if record is not None:
         split_log_name(record)
     if max_bytes is not None:
         if record is None:
             raise ConfigurationError("record_max_bytes applies only with record=...")
-        _at_least_one("record_max_bytes", max_bytes)
+        at_least("record_max_bytes", max_bytes, 1)
 
 
 def _open_record(
@@ -513,22 +457,6 @@ def _open_record(
     if record is None:
         return None
     return EventLogWriter(record, max_bytes=max_bytes, log_errors=True)
-
-
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be > 0, not {value!r}")
-    return float(value)
-
-
-def _at_least_one(name: str, value: int) -> int:
-    return _at_least(name, value, 1)
-
-
-def _at_least(name: str, value: int, minimum: int) -> int:
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}, not {value!r}")
-    return value
 
 
 _MAX_DROP_DEPTH = 64

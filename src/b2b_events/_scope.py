@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from ._wire import MAX_DEPTH
+from ._delivery.wire import MAX_DEPTH
 
 __all__ = ["Identity", "Scope", "current_identity", "merge_context", "open_scope", "scope"]
 

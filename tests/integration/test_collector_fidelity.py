@@ -24,8 +24,8 @@ from test_collector import track_msg
 
 from b2b_events import Client, InvalidEventError, Tracker, validate
 from b2b_events._cli import main
-from b2b_events._replay import prepare_for_replay
-from b2b_events._wire import MAX_DEPTH
+from b2b_events._delivery.wire import MAX_DEPTH
+from b2b_events._logs.replay import prepare_for_replay
 from b2b_events.collector import Collector, iter_sqlite, running
 
 KEY = "test-key"

@@ -20,7 +20,7 @@ from waiting import wait_for
 from b2b_events import InvalidEventError, ReplayReport, read_event_log, replay
 from b2b_events import _cli as cli
 from b2b_events._cli import main
-from b2b_events._progress import progress_display
+from b2b_events._logs.progress import progress_display
 from b2b_events.collector import running
 from b2b_events.events import validate
 

@@ -20,7 +20,7 @@ from forking import in_forked_child
 from waiting import wait_for
 
 from b2b_events import AsyncClient, Client, ConfigurationError, Response, Tracker
-from b2b_events._spool import Spool
+from b2b_events._delivery.spool import Spool
 from b2b_events.collector import Collector, running
 
 TRACKER = """
@@ -307,7 +307,7 @@ def test_tracking_during_an_outage_does_not_cut_the_rest_short(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a batch runs out of retries the worker rests; new events must not wake it."""
-    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 60.0)  # however slow the box
+    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 60.0)  # slow box
     sends: list[int] = []
 
     class Down:
@@ -341,7 +341,7 @@ def test_a_transport_that_kills_every_worker_does_not_spin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The batch goes back to disk; its next worker rests first, as after an outage."""
-    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 60.0)  # however slow the box
+    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 60.0)  # slow box
     sends: list[int] = []
 
     class Stop(BaseException):  # as gevent's Timeout
@@ -450,7 +450,7 @@ def test_a_long_outage_holds_at_most_one_batch_in_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batch after batch runs out of retries and goes back to disk, never piling up in memory."""
-    monkeypatch.setattr("b2b_events._spool_engine.RETRY_PAUSE", 0.01)
+    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 0.01)
     client = Client(
         write_key="k",
         endpoint="http://127.0.0.1:9",  # nothing listens: connection refused
@@ -532,7 +532,7 @@ def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
 def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("b2b_events._spool.ADOPT_EVERY", 0.0)  # look after every batch
+    monkeypatch.setattr("b2b_events._delivery.spool.ADOPT_EVERY", 0.0)  # look after every batch
     spool = tmp_path / "events.sqlite"
     with running() as collector:
         live = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=0.01)
@@ -573,7 +573,7 @@ def test_a_fork_after_close_leaves_the_child_s_descriptors_alone(tmp_path: Path)
 def test_an_orphan_locked_by_a_reader_is_adopted_once_it_is_free_and_flush_waits_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("b2b_events._spool.ADOPT_EVERY", 0.05)
+    monkeypatch.setattr("b2b_events._delivery.spool.ADOPT_EVERY", 0.05)
     spool = tmp_path / "events.sqlite"
     left = Tracker().signed_in(user_id="dead", group_id="g")
     leave_orphan(spool, left.to_json())

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from b2b_events import DROP_REASONS, DeliveryStats, DropReason, _accounting
-from b2b_events._accounting import Accounting
+from b2b_events import DROP_REASONS, DeliveryStats, DropReason
+from b2b_events._delivery import accounting as _accounting
+from b2b_events._delivery.accounting import Accounting
 
 LOGGER = "b2b_events.delivery"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from b2b_events import ConfigurationError
-from b2b_events._checkpoint import (
+from b2b_events._logs.checkpoint import (
     TOTALS,
     Frontier,
     fingerprint,

@@ -13,8 +13,9 @@ import pytest
 
 import b2b_events
 from b2b_events import Client, ConfigurationError, MessageTooLargeError, Response
-from b2b_events._accounting import Accounting
-from b2b_events._engine import Engine, EngineOptions
+from b2b_events._delivery.accounting import Accounting
+from b2b_events._delivery.options import Options as EngineOptions
+from b2b_events._delivery.worker import Engine
 from b2b_events.events._common import iso_timestamp
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import b2b_events._eventlog as eventlog
+import b2b_events._logs.writer as eventlog
 from b2b_events import (
     AsyncClient,
     Client,
@@ -28,7 +28,7 @@ from b2b_events import (
     Response,
     read_event_log,
 )
-from b2b_events._eventlog import EventLogWriter
+from b2b_events._logs.writer import EventLogWriter
 
 
 def message(i: int) -> bytes:

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from b2b_events import Client, Response, _fork
+from b2b_events import Client, Response
+from b2b_events._delivery import fork as _fork
 
 
 class Accepting:

@@ -1,4 +1,4 @@
-"""What a response means (``classify``) and the retry loop (``send_with_retries``), no sleeping."""
+"""What a response means (``classify``) and the retries of the delivery routine, no sleeping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from b2b_events import Response
-from b2b_events._policy import RetryPolicy, Verdict, classify, send_with_retries
+from b2b_events._delivery.policy import RetryPolicy, Verdict, classify
+from b2b_events._delivery.routine import Settle, Wait, deliver, drive
 
 
 @pytest.mark.parametrize(
@@ -61,28 +62,40 @@ class Script:
 
 
 class Recorder:
-    """Records what the retry loop asks for: waits, retries."""
+    """Records what the routine asks for: waits (with the retryable response), settlements."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
         self.retries: list[tuple[Response, float]] = []
+        self.settled: list[Settle] = []
 
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-    def on_retry(self, response: Response, wait: float) -> None:
-        self.retries.append((response, wait))
+    def wait(self, step: Wait) -> None:
+        self.waits.append(step.seconds)
+        self.retries.append((step.response, step.seconds))
 
 
 def run(
     send: Callable[[], Response],
     policy: RetryPolicy,
     recorder: Recorder,
-    give_up: Callable[[], bool] = lambda: False,
+    give_up: Callable[[float], bool] = lambda due: False,
 ) -> Response:
-    return send_with_retries(
-        send, policy, sleep=recorder.sleep, give_up=give_up, on_retry=recorder.on_retry
+    """Deliver a one-message batch; return the last response."""
+    answers: list[Response] = []
+
+    def sending(messages: object) -> Response:
+        answers.append(send())
+        return answers[-1]
+
+    drive(
+        deliver([b"{}"], policy, give_up=give_up),
+        send=sending,
+        wait=recorder.wait,
+        settle=recorder.settled.append,
     )
+    (settled,) = recorder.settled  # each message settled exactly once
+    assert (settled.reason is None) == answers[-1].ok
+    return answers[-1]
 
 
 def test_success_first_time_sends_once_and_never_sleeps() -> None:
@@ -210,38 +223,57 @@ def test_on_retry_is_not_called_for_the_last_exhausted_attempt() -> None:
     assert len(recorder.retries) == 3
 
 
-def test_give_up_stops_retrying_at_once() -> None:
+def test_give_up_during_a_wait_stops_retrying_at_once() -> None:
     send, recorder = Script([], then=Response(503)), Recorder()
-    checks = 0
 
-    def give_up() -> bool:
-        nonlocal checks
-        checks += 1
-        return checks >= 2
+    # close() runs out of time while the routine waits before attempt 2.
+    result = run(send, RetryPolicy(max_attempts=10), recorder, lambda due: bool(recorder.waits))
 
-    result = run(send, RetryPolicy(max_attempts=10), recorder, give_up)
-
-    # The first check (after attempt 1) lets it wait; the second, just before
-    # attempt 2 (the wait was cut short by close()), stops it without sending.
     assert result.status == 503
     assert send.calls == 1
     assert len(recorder.waits) == 1
+    assert recorder.settled[0].reason == "timeout"
 
 
-def test_give_up_true_from_the_start_still_makes_one_attempt() -> None:
-    send, recorder = Script([Response(503)], then=Response(200)), Recorder()
+def test_a_retry_due_after_the_close_deadline_is_not_waited_for() -> None:
+    send, recorder = Script([], then=Response(429, retry_after=30.0)), Recorder()
+    deadline = time.monotonic() + 5.0
 
-    result = run(send, RetryPolicy(), recorder, lambda: True)
+    run(send, RetryPolicy(), recorder, lambda due: due > deadline)
 
-    assert result.status == 503
     assert send.calls == 1
-    assert recorder.waits == []
+    assert recorder.settled[0].reason == "timeout"
+
+
+def test_give_up_true_from_the_start_settles_without_sending() -> None:
+    send, recorder = Script([], then=Response(200)), Recorder()
+    settled: list[Settle] = []
+
+    drive(
+        deliver([b"a", b"b"], RetryPolicy(), give_up=lambda due: True),
+        send=lambda messages: send(),
+        wait=recorder.wait,
+        settle=settled.append,
+    )
+
+    assert send.calls == 0
+    assert [(s.messages, s.reason, s.verdict) for s in settled] == [([b"a", b"b"], "timeout", None)]
+
+
+def test_retries_exhausted_is_the_reason_when_the_bounds_run_out() -> None:
+    send, recorder = Script([], then=Response(503)), Recorder()
+
+    run(send, RetryPolicy(max_attempts=2), recorder)
+
+    assert recorder.settled[0].reason == "retries_exhausted"
+    assert recorder.settled[0].detail == "HTTP 503"
 
 
 def test_give_up_does_not_matter_for_a_final_response() -> None:
     send, recorder = Script([Response(200)]), Recorder()
 
-    assert run(send, RetryPolicy(), recorder, lambda: True).status == 200
+    # Asked before the first attempt it must be False; afterwards it changes nothing.
+    assert run(send, RetryPolicy(), recorder, lambda due: send.calls > 0).status == 200
 
 
 def test_no_new_attempt_once_max_time_has_passed() -> None:

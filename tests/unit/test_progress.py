@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from b2b_events import ReplayReport
-from b2b_events._progress import format_progress, progress_display
+from b2b_events._logs.progress import format_progress, progress_display
 
 
 def report(position: int, delivered: int, elapsed: float, **extra: Any) -> ReplayReport:

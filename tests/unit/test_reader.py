@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import b2b_events._reader as reader
+import b2b_events._logs.reader as reader
 from b2b_events import LogLine, read_event_log
-from b2b_events._reader import (
+from b2b_events._logs.reader import (
     MAX_LINE_BYTES,
     _line_blocks,
     count_lines,

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from b2b_events import ConfigurationError, ReplayReport, Response, _replay, replay
-from b2b_events._replay import SERVER_SET_FIELDS, prepare_for_replay
+from b2b_events import ConfigurationError, ReplayReport, Response, replay
+from b2b_events._logs import replay as _replay
+from b2b_events._logs.replay import SERVER_SET_FIELDS, prepare_for_replay
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 

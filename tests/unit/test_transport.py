@@ -14,8 +14,9 @@ import httpx
 import pytest
 import respx
 
-from b2b_events import HttpTransport, Response, Transport, __version__, _wire
-from b2b_events._transport import parse_retry_after
+from b2b_events import HttpTransport, Response, Transport, __version__
+from b2b_events._delivery import wire as _wire
+from b2b_events._delivery.transport import parse_retry_after
 
 ENDPOINT = "https://events.example.test"
 URL = f"{ENDPOINT}/v1/batch"

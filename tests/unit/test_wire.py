@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from b2b_events import _wire
-from b2b_events._wire import batch_overhead, encode_batch, sent_at_now
+from b2b_events._delivery import wire as _wire
+from b2b_events._delivery.wire import batch_overhead, encode_batch, sent_at_now
 
 SENT_AT = "2026-01-02T03:04:05.678Z"
 SENT_AT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -100,3 +100,11 @@ def test_sent_at_now_is_utc_iso_8601_with_milliseconds_and_z() -> None:
 
 def test_sent_at_now_has_the_width_batch_overhead_assumes() -> None:
     assert len(sent_at_now()) == len(SENT_AT)
+
+
+def test_the_name_of_a_message_is_a_track_event_else_the_type() -> None:
+    assert _wire.message_name({"type": "track", "event": "Signed Up"}) == "Signed Up"
+    assert _wire.message_name({"type": "track", "event": 3}) == "track"
+    assert _wire.message_name({"type": "identify", "event": "Signed Up"}) == "identify"
+    assert _wire.message_name({"event": "Signed Up"}) is None
+    assert _wire.message_name(None) is None

@@ -30,9 +30,9 @@ from datetime import datetime, timezone
 from numbers import Number
 from typing import Any
 
-from .._accounting import DropReason
 from .._client import Client as _EngineClient
 from .._client import _as_on_the_wire
+from .._delivery.accounting import DropReason
 from .._exceptions import (
     B2BEventsError,
     ConfigurationError,

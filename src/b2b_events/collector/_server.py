@@ -30,15 +30,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic_core import from_json, to_json
 
-from .._exceptions import InvalidEventError
-from .._reader import UnreadableError, gunzip
-from .._wire import (
+from .._delivery.wire import (
     MAX_BATCH_EVENTS,
     MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     MAX_REQUEST_BYTES,
     sent_at_now,
 )
+from .._exceptions import InvalidEventError
+from .._logs.reader import UnreadableError, gunzip
 from ..events import validate
 from ._faults import Faults
 from ._refusals import Refusal, Refusals

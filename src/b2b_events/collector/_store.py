@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._delivery.wire import message_name
+
 __all__ = ["MemoryStore", "SqliteStore", "Store", "StoredMessage", "corrected_timestamp"]
 
 
@@ -47,7 +49,7 @@ class StoredMessage:
     @property
     def event(self) -> str:
         """The event name of a track message, else its type."""
-        name = _name(self.message)
+        name = message_name(self.message)
         return name if name is not None else str(self.message.get("type", "?"))
 
     @property
@@ -110,12 +112,6 @@ def corrected_timestamp(received_at: str, sent_at: str | None, original: str | N
     return fixed.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-def _name(message: dict[str, Any]) -> str | None:
-    """What the ``event`` filter compares: a track event's name, else the type."""
-    event = message.get("event")
-    return event if isinstance(event, str) else _text(message.get("type"))
-
-
 def _groups(message: dict[str, Any]) -> tuple[str | None, str | None]:
     """What the ``group_id`` filter compares: ``context.groupId`` and ``groupId``."""
     context = message.get("context")
@@ -133,7 +129,7 @@ def _matches(
     message = stored.message
     if valid is not None and stored.ok != valid:
         return False
-    if event is not None and _name(message) != event:
+    if event is not None and message_name(message) != event:
         return False
     if user_id is not None and message.get("userId") != user_id:
         return False

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from .._delivery.wire import MAX_DEPTH
 from .._exceptions import InvalidEventError, Problem
-from .._wire import MAX_DEPTH
 from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
 
 __all__ = ["depth_error", "invalid_event_error", "message_name", "problems_from"]

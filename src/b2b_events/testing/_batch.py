@@ -14,8 +14,8 @@ from typing import Any, TypeAlias
 
 import httpx
 
+from .._delivery.wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from .._exceptions import InvalidEventError, MessageTooLargeError, Problem
-from .._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from ..events import AnyMessage, validate
 
 __all__ = ["MAX_REQUEST_BYTES", "InvalidBatchError", "assert_valid", "validate_batch"]

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from .. import _default
 from .._callsite import caller, describe_site
 from .._client import Client, _BaseClient, override_transport
+from .._delivery.transport import Response
 from .._exceptions import InvalidEventError, Problem
-from .._transport import Response
 from ..events import validate
 from ._assertions import Query, compact, jsonable, listing, name_of, summary
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from .._callsite import caller, describe_site
 from .._client import _BaseClient
+from .._delivery.transport import Response
 from .._exceptions import InvalidEventError
-from .._transport import Response
 from ._assertions import name_of
 from ._capture import _decode, sender_of
 

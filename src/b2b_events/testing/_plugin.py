@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from .._client import override_transport
+from .._delivery.transport import Transport
 from .._exceptions import TrackingPlanError
 from .._plan import TrackingPlan
-from .._transport import Transport
 from ._capture import Capture, routed
 from ._hold import Held, Holder
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 import b2b_events
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan
-from b2b_events._wire import MAX_DEPTH
+from b2b_events._delivery.wire import MAX_DEPTH
 from b2b_events.events import Date, DateTime, TrackMessage
 from b2b_events.testing import Capture
 

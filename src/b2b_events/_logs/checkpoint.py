@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
 
 __all__ = ["TOTALS", "Frontier", "fingerprint", "load_checkpoint", "save_checkpoint"]
 

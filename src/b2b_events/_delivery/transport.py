@@ -22,8 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from ._version import __version__
-from ._wire import encode_batch
+from .._version import __version__
+from .wire import encode_batch
 
 __all__ = [
     "AsyncHttpTransport",

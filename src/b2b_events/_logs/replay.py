@@ -3,12 +3,13 @@
 The data path: ``read_event_log`` (files, trees, gzip, stdin) -> prepare each
 message (server-set fields dropped, ``integrations`` rewritten) -> ``validate``
 -> filters -> batches within Segment's limits -> one sender thread that posts
-them with the client's transport and retry policy (``send_with_retries``,
-``classify``: the same rules for 429, ``Retry-After`` and 5xx), in order.
+them with the client's transport and the one delivery routine
+(``_delivery.routine``: the same rules for 429, ``Retry-After``, 5xx and the
+400/413 split as the clients), in order.
 Reading and validating overlap with the request in flight; a queue of two
 batches keeps memory flat.
 
-Each acknowledged batch advances the checkpoint (``_checkpoint.py``), so a rerun
+Each acknowledged batch advances the checkpoint (``checkpoint.py``), so a rerun
 of the same command after Ctrl-C or a crash resumes with nothing lost, re-sending
 at most what was in flight, with the same ``messageId``.
 """
@@ -16,153 +17,43 @@ at most what was in flight, with the same ``messageId``.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import math
 import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
-from ._checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
-from ._client import _check_endpoint, _retry_policy
-from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
-from ._policy import RetryPolicy, classify, send_with_retries
-from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
-from ._transport import HttpTransport, Response, Transport, send_guarded
-from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
-from .events import validate
+from .._client import _check_endpoint
+from .._delivery.options import Options
+from .._delivery.policy import RetryPolicy
+from .._delivery.routine import Settle, Wait, deliver, drive
+from .._delivery.transport import HttpTransport, Response, Transport, send_guarded
+from .._delivery.wire import MAX_BATCH_BYTES, batch_overhead, message_name
+from .._exceptions import ConfigurationError
+from .checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
+from .counts import ReplayReport
+from .reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
+from .selection import SERVER_SET_FIELDS, Selection, prepare_for_replay
 
 if TYPE_CHECKING:
-    from ._plan import TrackingPlan
+    from .._plan import TrackingPlan
 
 __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
 
 logger = logging.getLogger("b2b_events.replay")
 
-SERVER_SET_FIELDS = (
-    "receivedAt",
-    "sentAt",
-    "version",
-    "originalTimestamp",
-    "projectId",
-    "writeKey",
-)
-"""Dropped from each archived message before it is re-sent.
-
-Segment sets ``receivedAt``, ``originalTimestamp``, ``version`` and ``projectId`` (the
-source) on arrival, and ``sentAt`` per request (SPEC.md, "Common fields"); a
-``writeKey`` inside a message is the original sender's credential, never forwarded.
-"""
-
 _monotonic = time.monotonic  # the clock of the rate, the saves and ``elapsed``; tests set it
 _CHECKPOINT_EVERY = 0.5  # seconds between two checkpoint saves (and always at the end)
 _RATE_SLICE = 0.1  # with a rate, a batch holds at most this many seconds of events
 _PUT_POLL = 0.1  # seconds between checks for a stop while the sender's queue is full
-# messageIds derived from a line's content, for archived lines that have none.
-_DERIVED_IDS = uuid.UUID("5b0e2f4c-6a43-4f0e-9a7c-3c1d8e2b9f10")
-
-
-@dataclass(frozen=True)
-class ReplayReport:
-    """What a replay did, over every run of it when resumed from a checkpoint.
-
-    Attributes:
-        lines: Non-blank lines read.
-        invalid: Lines skipped because they are not valid messages (never sent).
-        filtered: Valid lines left out by the ``events``/``since``/``until`` filters.
-        selected: Valid lines that passed the filters: the ones to send.
-        delivered: Of those, acknowledged by the endpoint (0 in a dry run).
-        rejected: Of those, refused for good by the endpoint (HTTP 400 or 413
-            for that message alone).
-        retries: Attempts this run retried (network errors, 429, 5xx).
-        resumed_lines: Lines settled by earlier runs, per the checkpoint.
-        delivered_now: Messages this run delivered (``delivered`` counts earlier runs too).
-        files: Input files read by this run.
-        position: Lines settled (acknowledged, skipped or filtered), blank ones
-            included: the progress through the inputs.
-        elapsed: Seconds this run took.
-        dry_run: Nothing was sent.
-        interrupted: Stopped before the end on request (Ctrl-C, ``stop``).
-        stopped: Why the replay gave up before the end (the endpoint kept
-            failing or refused the key), or None.
-        resume_from: ``file:line`` of the first line not settled, where a rerun
-            with the same checkpoint starts; None once everything is settled.
-        errors: ``file:line: event: path: reason`` for the first invalid or
-            rejected lines (up to ``max_errors``).
-        skipped: ``path: why`` for each input entry this run skipped: what is
-            not a regular file below a directory (a FIFO), and directories
-            that cannot be listed, with ``skip_unreadable``.
-    """
-
-    lines: int = 0
-    invalid: int = 0
-    filtered: int = 0
-    selected: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    retries: int = 0
-    resumed_lines: int = 0
-    delivered_now: int = 0
-    files: int = 0
-    position: int = 0
-    elapsed: float = 0.0
-    dry_run: bool = False
-    interrupted: bool = False
-    stopped: str | None = None
-    resume_from: str | None = None
-    errors: tuple[str, ...] = field(default=())
-    skipped: tuple[str, ...] = field(default=())
-
-    @property
-    def undelivered(self) -> int:
-        """Valid, selected messages not delivered (0 in a dry run)."""
-        return 0 if self.dry_run else self.selected - self.delivered
-
-    @property
-    def ok(self) -> bool:
-        """True when every line was valid and every selected message delivered."""
-        return (
-            self.invalid == 0
-            and self.undelivered == 0
-            and not self.interrupted
-            and self.stopped is None
-        )
-
-
-def prepare_for_replay(
-    message: dict[str, Any], integrations: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Turn an archived message into one to re-send (in place; returned for convenience).
-
-    Drops ``SERVER_SET_FIELDS``; a message without ``timestamp`` takes its
-    ``originalTimestamp``, else its ``receivedAt`` (when Segment stamped it), so
-    it keeps the time it happened. ``messageId`` is kept, so destinations
-    de-duplicate; a message without one gets one derived from its content (the
-    same on every run). ``integrations``, when given, replaces the message's.
-    """
-    if "messageId" not in message:
-        canonical = json.dumps(message, sort_keys=True, separators=(",", ":"), default=str)
-        message["messageId"] = str(uuid.uuid5(_DERIVED_IDS, canonical))
-    original = message.pop("originalTimestamp", None)
-    received = message.pop("receivedAt", None)
-    if message.get("timestamp") is None:
-        stamp = original if original is not None else received
-        if stamp is not None:
-            message["timestamp"] = stamp
-    for name in SERVER_SET_FIELDS:
-        message.pop(name, None)
-    if integrations is not None:
-        message["integrations"] = dict(integrations)
-    return message
 
 
 def replay(
@@ -259,17 +150,11 @@ def replay(
     _check_options(
         paths=paths,
         rate=rate,
-        max_batch_events=max_batch_events,
         since=since,
         until=until,
         integrations=integrations,
     )
-    policy = _retry_policy(
-        max_retries=max_retries,
-        max_retry_time=max_retry_time,
-        max_retry_after=max_retry_after,
-        retry_backoff=retry_backoff,
-    )
+    policy = Options.pick(locals()).retry  # batch size and retries: checked as for a client
     if transport is not None and endpoint is not None:
         raise ConfigurationError("endpoint configures the HTTP transport: not with transport=...")
     target = "custom transport" if transport is not None else _check_endpoint(endpoint)
@@ -306,10 +191,7 @@ def replay(
     run = _Run(
         files=files,
         frontier=frontier or Frontier(),
-        integrations=integrations,
-        events=wanted,
-        since=since,
-        until=until,
+        selection=Selection(wanted, since, until, integrations, plan),
         rate=rate,
         batch_events=max_batch_events,
         batch_budget=MAX_BATCH_BYTES - batch_overhead(write_key or ""),
@@ -320,7 +202,6 @@ def replay(
         stop=stop if stop is not None else threading.Event(),
         save=save,
         skipped=tuple(skipped),
-        plan=plan,
     )
     try:
         return run.execute(None if dry_run else transport, policy)
@@ -333,7 +214,6 @@ def _check_options(
     *,
     paths: Sequence[str | os.PathLike[str]],
     rate: float | None,
-    max_batch_events: int,
     since: datetime | None,
     until: datetime | None,
     integrations: Mapping[str, Any] | None,
@@ -342,8 +222,6 @@ def _check_options(
         raise ConfigurationError("replay needs at least one path (a file, a directory or '-')")
     if rate is not None and not rate > 0:
         raise ConfigurationError(f"rate must be > 0 events per second, not {rate!r}")
-    if not 1 <= max_batch_events <= MAX_BATCH_EVENTS:
-        raise ConfigurationError(f"max_batch_events must be 1..{MAX_BATCH_EVENTS}")
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.utcoffset() is None:
             raise ConfigurationError(f"{name} must be an aware datetime (e.g. tzinfo=timezone.utc)")
@@ -383,10 +261,7 @@ class _Run:
         *,
         files: list[str],
         frontier: Frontier,
-        integrations: Mapping[str, Any] | None,
-        events: frozenset[str] | None,
-        since: datetime | None,
-        until: datetime | None,
+        selection: Selection,
         rate: float | None,
         batch_events: int,
         batch_budget: int,
@@ -397,16 +272,11 @@ class _Run:
         stop: threading.Event,
         save: Callable[[Frontier], None] | None,
         skipped: tuple[str, ...],
-        plan: TrackingPlan | None = None,
     ) -> None:
         self._files = files
         self._skipped = skipped
-        self._plan = plan
         self._resume = frontier
-        self._integrations = integrations
-        self._events = events
-        self._since = since
-        self._until = until
+        self._selection = selection
         self._rate = rate
         if rate is not None:
             batch_events = max(1, min(batch_events, math.ceil(rate * _RATE_SLICE)))
@@ -505,19 +375,14 @@ class _Run:
         name = display_name(file)
         stop = self._stop
         prepare, add = self._prepare, self._add
-        number = 0
-        for block in read_raw(file):
+        for block in read_raw(file, skip):
             if isinstance(block, LogLine):  # the file cannot be read (further): always said
                 self._invalid_line(f"{block.location}: {block.error}")
                 if not add(name, max(block.line, skip), None):
                     return False
                 continue
-            first = number + 1
-            number += len(block)
-            if number <= skip:
-                continue
-            lines = block if first > skip else block[skip - first + 1 :]
-            for line, raw in enumerate(lines, max(first, skip + 1)):
+            first, lines = block
+            for line, raw in enumerate(lines, first):
                 if stop.is_set():
                     return False
                 try:
@@ -573,26 +438,11 @@ class _Run:
         """The message to send, or None (invalid or filtered out: counted here)."""
         if message is None:
             return None
-        if self._events is not None and _name(message) not in self._events:
+        data, problem = self._selection.pick(message)
+        if problem is not None:
+            self._invalid_line(f"{file}:{number}: {problem}")
+        elif data is None:
             self._filtered += 1
-            return None
-        prepare_for_replay(message, self._integrations)
-        try:
-            typed = validate(message, plan=self._plan)
-        except InvalidEventError as error:
-            self._invalid_line(f"{file}:{number}: {error}")
-            return None
-        if (self._since is not None and typed.timestamp < self._since) or (
-            self._until is not None and typed.timestamp >= self._until
-        ):
-            self._filtered += 1
-            return None
-        # pydantic-core writes compact UTF-8 JSON several times faster than json.dumps.
-        data = to_json(message)
-        if len(data) > MAX_MESSAGE_BYTES:
-            too_large = MessageTooLargeError(typed.name, len(data), MAX_MESSAGE_BYTES)
-            self._invalid_line(f"{file}:{number}: {too_large}")
-            return None
         return data
 
     def _invalid_line(self, text: str) -> None:
@@ -730,6 +580,8 @@ class _Sender(threading.Thread):
         self._transport = transport
         self._policy = policy
         self._halt = run._stop
+        self._where: Sequence[tuple[str, int]] = ()  # of the batch in hand
+        self._stopped: str | None = None  # why the run stops, once a part failed
         self._attempt = 0  # attempts of the request in hand that failed
 
     def run(self) -> None:
@@ -757,50 +609,49 @@ class _Sender(threading.Thread):
     def _deliver(self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]) -> str | None:
         """Send one batch (splitting on 400/413); None when settled, else why the run stops."""
         self._acked_delivered = self._acked_rejected = 0
-        return self._send_parts(messages, where) if messages else None
-
-    def _send_parts(
-        self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]
-    ) -> str | None:
-        state = self._run_state
-        self._attempt = 0
-        response = send_with_retries(
-            lambda: send_guarded(self._transport, messages),
-            self._policy,
-            sleep=self._sleep,
-            give_up=self._halt.is_set,
-            on_retry=self._on_retry,
-        )
-        verdict = classify(response)
-        if verdict == "delivered":
-            state._delivered += len(messages)
-            self._acked_delivered += len(messages)
-            return None
-        if verdict == "split" and len(messages) > 1:
-            half = len(messages) // 2
-            return self._send_parts(messages[:half], where[:half]) or self._send_parts(
-                messages[half:], where[half:]
+        self._where, self._stopped, self._attempt = where, None, 0
+        if messages:
+            drive(
+                deliver(messages, self._policy, give_up=self._give_up),
+                send=lambda part: send_guarded(self._transport, part),
+                wait=self._wait,
+                settle=self._settle,
             )
-        if verdict == "split":  # this one message, refused on its own: report it, go on
+        return self._stopped
+
+    def _give_up(self, due: float) -> bool:
+        """A stop was asked for, or a part of this batch failed: send no more of it."""
+        return self._halt.is_set() or self._stopped is not None
+
+    def _settle(self, step: Settle) -> None:
+        self._attempt = 0  # the next part (of a split) counts its own attempts
+        if self._stopped is not None:
+            return  # the rest of a batch whose run stops: unacknowledged
+        state, count = self._run_state, len(step.messages)
+        if step.reason is None:
+            state._delivered += count
+            self._acked_delivered += count
+        elif step.verdict == "split":  # this one message, refused on its own: report it, go on
             state._rejected += 1
             self._acked_rejected += 1
-            file, line = where[0]
-            name = _name(from_json(messages[0]))
-            state._problem(
-                f"{file}:{line}: {name}: refused by the endpoint ({response.describe()})"
+            file, line = self._where[step.start]
+            name = message_name(from_json(step.messages[0])) or "?"
+            state._problem(f"{file}:{line}: {name}: refused by the endpoint ({step.detail})")
+        elif step.verdict == "retry":
+            self._stopped = f"the endpoint kept failing ({step.detail})"
+        elif step.verdict == "misconfigured":
+            self._stopped = (
+                f"the endpoint answered {step.detail}: check the endpoint and the write key"
             )
-            return None
-        if verdict == "retry":
-            return f"the endpoint kept failing ({response.describe()})"
-        if verdict == "misconfigured":
-            return (
-                f"the endpoint answered {response.describe()}: check the endpoint and the write key"
-            )
-        return f"the endpoint refused a batch ({response.describe()})"
+        elif step.verdict is None:
+            self._stopped = "stopped"
+        else:
+            self._stopped = f"the endpoint refused a batch ({step.detail})"
 
-    def _sleep(self, seconds: float) -> None:
+    def _wait(self, step: Wait) -> None:
         """Wait before a retry; a stop ends the wait (and ``give_up`` the retries)."""
-        self._halt.wait(seconds)
+        self._on_retry(step.response, step.seconds)
+        self._halt.wait(step.seconds)
 
     def _on_retry(self, response: Response, wait: float) -> None:
         state = self._run_state
@@ -819,14 +670,3 @@ class _Sender(threading.Thread):
 def _key(file: str) -> str:
     """How a checkpoint names an input: its absolute path (``-`` for stdin)."""
     return file if file == STDIN else os.path.abspath(file)
-
-
-def _name(message: Mapping[str, Any] | None) -> str:
-    """The event name of a track message, else the type (``identify``, ``group``)."""
-    if message is None:
-        return "?"
-    kind = message.get("type")
-    if kind == "track":
-        event = message.get("event")
-        return event if isinstance(event, str) else "track"
-    return kind if isinstance(kind, str) else "?"

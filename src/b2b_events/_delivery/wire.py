@@ -9,8 +9,9 @@ skew from it: https://segment.com/docs/connections/spec/common/#timestamps).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "batch_overhead",
     "encode_batch",
+    "message_name",
     "sent_at_now",
 ]
 
@@ -45,6 +47,22 @@ holds such a message, and is refused with a 400 that names this limit.
 """
 
 _SENT_AT_SAMPLE = "2026-11-22T10:00:00.000Z"
+
+
+def message_name(message: Mapping[str, Any] | None) -> str | None:
+    """The name of a message: a track message's ``event``, else its ``type``.
+
+    What replay's ``events`` filter and the collector's ``event`` filter compare,
+    and what reports call a message; None when there is no such string.
+    """
+    if message is None:
+        return None
+    kind = message.get("type")
+    if kind == "track":
+        event = message.get("event")
+        if isinstance(event, str):
+            return event
+    return kind if isinstance(kind, str) else None
 
 
 def sent_at_now() -> str:

@@ -51,7 +51,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ADOPT_EVERY", "Spool", "SpoolError"]
+__all__ = ["ADOPT_EVERY", "Ref", "Spool", "SpoolError"]
 
 logger = logging.getLogger("b2b_events.spool")
 
@@ -167,6 +167,20 @@ class Spool:
     def path(self) -> Path:
         """This process's spool file."""
         return self._own.path
+
+    @property
+    def own(self) -> _File:
+        """This process's file (``Ref``s into it name it)."""
+        return self._own
+
+    def queued_heads(self) -> list[Ref]:
+        """Per file holding messages not taken: the first to be taken (row 0 for orphans)."""
+        heads: list[Ref] = [(source, 0) for source in self._adopted if source.count]
+        own = self._own
+        if own.count:
+            first = own.after + 1 if own.count > len(own.returned) else own.last_id + 1
+            heads.append((own, min(own.returned[0], first) if own.returned else first))
+        return heads
 
     # -- counts (messages stored and not taken) -----------------------------------
 
@@ -357,7 +371,7 @@ class Spool:
         """``time.monotonic()`` at which ``scan_orphans`` looks again (unless forced)."""
         return self._next_adoption
 
-    def _defer(self, path: Path, exc: Exception) -> None:
+    def _defer(self, path: Path, exc: Exception, into: dict[Path, str]) -> None:
         """An orphan that cannot be adopted now: say so once, and try again at each scan."""
         if path not in self._deferred:
             logger.warning(
@@ -367,7 +381,7 @@ class Spool:
                 exc,
                 ADOPT_EVERY,
             )
-        self._deferred[path] = str(exc)
+        into[path] = str(exc)
 
     def scan_orphans(self, *, force: bool = False) -> list[_File]:
         """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
@@ -382,28 +396,27 @@ class Spool:
         self._next_adoption = now + ADOPT_EVERY
         mine = {self._own.path, *(f.path for f in list(self._adopted))}
         found: list[_File] = []
-        waiting = self._deferred
-        self._deferred = {}  # what this scan cannot adopt (a file removed meanwhile: gone)
+        # What this scan cannot adopt (a file removed meanwhile: gone). Swapped in at
+        # the end: flush() reads ``deferred`` meanwhile, from another thread.
+        deferred: dict[Path, str] = {}
         for path in sorted(self.base.parent.iterdir()):
             if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
                 _remove_stale_staging(path)
                 continue
             if path in mine or not self._pattern.fullmatch(path.name):
                 continue
-            if path in waiting:
-                self._deferred[path] = waiting[path]  # logged once, not at every look
             try:
                 orphan = self._adopt(path)
             except OSError as exc:
-                self._defer(path, exc)
+                self._defer(path, exc, deferred)  # logged once, not at every look
                 continue
-            self._deferred.pop(path, None)
             if orphan is None:
                 continue
             if orphan.count:
                 found.append(orphan)
             else:
                 self._retire(orphan)
+        self._deferred = deferred
         return found
 
     def accept(self, orphans: list[_File]) -> int:

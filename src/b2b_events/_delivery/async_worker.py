@@ -19,11 +19,14 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ._accounting import Accounting
-from ._engine import EngineOptions, _Core, _open_engines
-from ._fork import at_fork
-from ._policy import send_with_retries_async
-from ._transport import AsyncTransport, Response
+from .accounting import Accounting
+from .buffer import Batch
+from .core import _Core
+from .fork import at_fork
+from .options import Options
+from .routine import Wait, deliver, drive_async
+from .shutdown import _open_engines
+from .transport import AsyncTransport, Response
 
 __all__ = ["AsyncEngine"]
 
@@ -37,7 +40,7 @@ class AsyncEngine(_Core):
         self,
         transport: AsyncTransport,
         accounting: Accounting,
-        options: EngineOptions,
+        options: Options,
         *,
         batch_overhead: int,
     ) -> None:
@@ -45,8 +48,10 @@ class AsyncEngine(_Core):
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._spares: set[asyncio.Task[None]] = set()  # more tasks, up to max_in_flight in all
         self._wake = asyncio.Event()  # bound to a loop on first use (Python >= 3.10)
         self._progress = asyncio.Event()
+        self._turn = asyncio.Event()  # a task waiting for its turn may take a batch
         self._transport_closed = False
         super().__init__(accounting, options, batch_overhead=batch_overhead)
         # Made inside the app's loop (a startup hook): events tracked from worker
@@ -64,10 +69,13 @@ class AsyncEngine(_Core):
     def _after_fork_in_child(self) -> None:
         """The parent's queue, loop and task stay the parent's: start empty and unbound."""
         self._init_state()
+        self._buffer = self._buffer.forked()
         self._loop = None
         self._task = None
+        self._spares = set()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
+        self._turn = asyncio.Event()
         self._accounting.reset()
 
     # -- hooks of _Core (called with the lock held, from any thread) -----------
@@ -102,6 +110,25 @@ class AsyncEngine(_Core):
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+        if self._stalled and self._my_turn():  # the tasks rest before retries
+            loop.call_soon_threadsafe(self._add_sender_now)
+
+    def _add_sender(self) -> None:
+        # A task waiting for its turn takes the next batch; or a new one, while
+        # there are fewer than max_in_flight (started here, on the first need).
+        if self._closed or self._loop is None or _running_loop() is not self._loop:
+            return
+        if self._parked:
+            self._turn.set()
+        elif self._queue_len() and 1 + len(self._spares) < self._opts.max_in_flight:
+            spare = self._loop.create_task(self._run(spare=True), name="b2b-events-async-worker")
+            self._spares.add(spare)
+            spare.add_done_callback(self._spares.discard)
+
+    def _add_sender_now(self) -> None:
+        with self._lock:
+            if self._stalled and self._my_turn():
+                self._add_sender()
 
     def _on_progress(self) -> None:
         loop = self._loop
@@ -148,12 +175,14 @@ class AsyncEngine(_Core):
             first = self._mark_closed(deadline)
             self._bind_here()
             self._wake_worker()
-        task = self._task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                if first:
+        self._turn.set()
+        me = asyncio.current_task()
+        tasks = [t for t in (self._task, *self._spares) if t is not None and t is not me]
+        tasks = [t for t in tasks if not t.done()]
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            if first:
+                for task in stuck:
                     task.cancel()  # stuck in a send: what it holds is counted below
         if not first:
             return  # the first close() decides what is dropped, and when
@@ -182,6 +211,8 @@ class AsyncEngine(_Core):
         if bound is None or bound.is_closed() or (bound is not loop and not bound.is_running()):
             if bound is not None and bound is not loop:
                 self._task = None  # the old loop's, never to run again
+                self._spares = set()
+                self._turn = asyncio.Event()
                 self._wake = asyncio.Event()
                 self._progress = asyncio.Event()
             self._loop = loop
@@ -203,20 +234,27 @@ class AsyncEngine(_Core):
 
     # -- the task -----------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, *, spare: bool = False) -> None:
         try:
             while True:
                 batch = await self._next_batch()
                 if batch is None:
                     return
-                await self._deliver_batch(batch)
+                try:
+                    await self._deliver_batch(batch)
+                finally:
+                    with self._lock:
+                        self._holding -= 1
+                    self._turn.set()
         except asyncio.CancelledError:
+            if spare:
+                return  # the first task delivers what the spares held (still in flight)
             # The loop is shutting down (asyncio.run() returned) without aclose():
             # deliver what we can within shutdown_timeout, count the rest.
             deadline = time.monotonic() + self._opts.shutdown_timeout
             with self._lock:
                 self._mark_closed(deadline)
-                interrupted = list(self._inflight.values())  # the send that was cancelled
+                interrupted = list(self._in_flight)  # the sends that were cancelled
             with contextlib.suppress(asyncio.TimeoutError):  # a send as slow as its timeout
                 await asyncio.wait_for(
                     self._deliver_the_rest(interrupted), max(0.0, deadline - time.monotonic())
@@ -224,85 +262,79 @@ class AsyncEngine(_Core):
             self._drop_leftovers()
             await self._close_transport()
 
-    async def _deliver_the_rest(self, interrupted: list[bytes]) -> None:
-        if interrupted:  # again, with the same messageIds: none is lost to the cancel
-            await self._deliver_batch(interrupted)
-        while batch := self._take():
+    async def _deliver_the_rest(self, interrupted: list[Batch]) -> None:
+        for batch in interrupted:  # again, with the same messageIds: none is lost to the cancel
             await self._deliver_batch(batch)
+        while True:
+            with self._lock:
+                rest = self._take_batch() if self._queue_len() else None
+            if not rest:
+                return
+            await self._deliver_batch(rest)
 
-    def _take(self) -> list[bytes]:
-        with self._lock:
-            return self._take_batch() if self._queue_len() else []
-
-    async def _next_batch(self) -> list[bytes] | None:
+    async def _next_batch(self) -> Batch | None:
         """Wait until a batch is due and take it; None means stop."""
-        opts = self._opts
         first_seen: float | None = None
         while True:
-            timeout: float | None = None
             with self._lock:
-                queued = self._queue_len()
-                if not queued:
-                    if self._closed:
-                        return None
-                    first_seen = None
-                elif (
-                    self._closed
-                    or self._flush_waiters
-                    or queued >= opts.max_batch_events
-                    or self._queued_bytes >= self._budget
-                ):
-                    return self._take_batch()
+                action, first_seen = self._next_step(first_seen)
+                if action == "stop":
+                    return None  # close() accounts for what is left
+                if action == "take":
+                    self._holding += 1
+                    return self._take_batch() or Batch([], ())  # memory: always readable
+                if action == "park":  # another task is sending: its batch or retry wakes us
+                    self._turn.clear()
+                    self._parked += 1
                 else:
-                    now = time.monotonic()
-                    if first_seen is None:
-                        first_seen = now
-                    timeout = first_seen + opts.flush_interval - now
-                    if timeout <= 0:
-                        return self._take_batch()
-                self._wake.clear()  # under the lock: a later submit sets it again
-            await _wait(self._wake, timeout)
+                    self._wake.clear()  # under the lock: a later submit sets it again
+            if action == "wait":
+                await _wait(self._wake, self._until_due(first_seen))
+                continue
+            try:
+                await self._turn.wait()
+            finally:
+                with self._lock:
+                    self._parked -= 1
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        end = time.monotonic() + seconds
-        self._retry_due = end
-        while not self._give_up():
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            await _wait(self._wake, remaining)
-
-    async def _send_once(self, messages: Sequence[bytes]) -> Response:
-        self._sending(messages, True)  # a cancel leaves it marked: counted "unconfirmed"
+        end = self._stall(step)
         try:
-            response = await self._transport.send(messages)
+            while not self._give_up(end):
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._wake.clear()
+                await _wait(self._wake, remaining)
+        finally:
+            with self._lock:
+                self._stalled -= 1
+
+    async def _send_once(self, batch: Batch, part: Sequence[bytes]) -> Response:
+        self._sending(batch, len(part))  # a cancel leaves it marked: counted "unconfirmed"
+        try:
+            response = await self._transport.send(part)
         except Exception as exc:  # a custom transport broke its contract: retry it
             logger.debug("b2b-events: transport raised", exc_info=True)
             response = Response(0, detail=f"{type(exc).__name__}: {exc}")
-        self._sending(messages, False)
+        self._sending(batch, 0)
         return response
 
-    async def _deliver_batch(self, batch: list[bytes]) -> None:
+    async def _deliver_batch(self, batch: Batch) -> None:
         try:
             await self._deliver(batch)
         except Exception:  # never let the task die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
             self._failed(batch)
 
-    async def _deliver(self, batch: list[bytes]) -> None:
-        if not self._begin(batch):
-            return
-        response = await send_with_retries_async(
-            lambda: self._send_once(batch),
-            self._opts.retry,
-            sleep=self._sleep,
-            give_up=self._give_up,
-            on_retry=self._on_retry,
+    async def _deliver(self, batch: Batch) -> None:
+        await drive_async(
+            deliver(batch.rest, self._opts.retry, give_up=self._give_up),
+            send=lambda part: self._send_once(batch, part),
+            wait=self._wait,
+            settle=lambda step: self._finish(batch, step),
         )
-        for part in self._conclude(batch, response):
-            await self._deliver(part)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

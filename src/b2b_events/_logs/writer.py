@@ -23,9 +23,9 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._exceptions import ConfigurationError
-from ._fork import at_fork
-from ._transport import Response
+from .._delivery.fork import at_fork
+from .._delivery.transport import Response
+from .._exceptions import ConfigurationError
 
 __all__ = [
     "LOG_SUFFIXES",
@@ -383,7 +383,7 @@ _open_writers: weakref.WeakSet[EventLogWriter] = weakref.WeakSet()
 def close_open_writers() -> None:
     """Finish every open log: write out the buffer and the gzip trailer.
 
-    Called at exit by the engines' handler (``_engine``), after they have sent
+    Called at exit by the engines' handler (``_delivery.shutdown``), after they have sent
     what they held.
     """
     for writer in list(_open_writers):

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Protocol, TextIO
 
-from ._replay import ReplayReport
+from .replay import ReplayReport
 
 __all__ = ["Display", "format_progress", "format_retry", "progress_display"]
 

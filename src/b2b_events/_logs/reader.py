@@ -223,13 +223,12 @@ def read_file(file: str) -> Iterator[LogLine]:
     A file that cannot be opened gives one error line with line number 0.
     """
     name = display_name(file)
-    number = 0
     for block in read_raw(file):
         if isinstance(block, LogLine):
             yield block
             return
-        for raw in block:
-            number += 1
+        first, lines = block
+        for number, raw in enumerate(lines, first):
             if not raw or raw.isspace():
                 continue
             yield _parse(name, number, raw)
@@ -240,12 +239,13 @@ def display_name(file: str) -> str:
     return STDIN_NAME if file == STDIN else file
 
 
-def read_raw(file: str) -> Iterator[list[bytes] | LogLine]:
-    """Every line of one file (or ``-``) as bytes, blank ones included, in blocks.
+def read_raw(file: str, skip: int = 0) -> Iterator[tuple[int, list[bytes]] | LogLine]:
+    """Every line of one file (or ``-``) after the first ``skip``, as bytes, in blocks.
 
-    The fast path under ``read_file`` for callers that go through millions of
-    lines (``validate``, ``replay``): no ``LogLine`` per line. Lines are
-    numbered from 1 across the blocks; one over ``MAX_LINE_BYTES`` is a
+    The one line-reading loop: under ``read_file``, and for callers that go
+    through millions of lines (``validate``, ``replay``), no ``LogLine`` per
+    line. Each block comes with the number of its first line (lines are
+    numbered from 1, blank ones included); one over ``MAX_LINE_BYTES`` is a
     placeholder that ``parse_line`` reports. When the file cannot be opened, or
     read further (a truncated gzip stream), the last item is its error
     ``LogLine`` (line 0 when it cannot be opened).
@@ -256,11 +256,14 @@ def read_raw(file: str) -> Iterator[list[bytes] | LogLine]:
     except OSError as exc:
         yield LogLine(name, 0, None, f"cannot read: {exc.strerror or exc}")
         return
-    number = 0
+    number = 0  # lines read so far
     try:
         for block in _line_blocks(_chunks(stream)):
+            first = number + 1
             number += len(block)
-            yield block
+            if number <= skip:
+                continue
+            yield (first, block) if first > skip else (skip + 1, block[skip - first + 1 :])
     except UnreadableError as exc:
         yield LogLine(name, number + 1, None, str(exc))
     finally:

@@ -1,0 +1,100 @@
+"""Buffers hand out batches that carry their messages' numbers (what flush() waits for)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2b_events._delivery.buffer import MemoryBuffer
+from b2b_events._delivery.spool import Spool
+from b2b_events._delivery.spool_buffer import SpoolBuffer
+
+BIG = 10**6
+
+
+def test_memory_batches_carry_consecutive_numbers() -> None:
+    buffer = MemoryBuffer()
+    for number, data in enumerate([b"aa", b"bb", b"cc"], start=7):
+        assert buffer.append(data, number) is None
+
+    first = buffer.take(2, BIG)
+    assert (first.messages, list(first.numbers)) == ([b"aa", b"bb"], [7, 8])
+    assert buffer.lowest() == 9
+    assert (len(buffer), buffer.size) == (1, 2)
+    first.settled = 1
+    assert first.lowest() == 8
+    assert first.rest == [b"bb"]
+
+
+def test_memory_take_stays_within_the_byte_budget() -> None:
+    buffer = MemoryBuffer()
+    for number in range(3):
+        buffer.append(b"x" * 10, number)
+
+    batch = buffer.take(10, 21)  # two messages and a comma
+
+    assert len(batch) == 2
+    assert buffer.lowest() == 2
+
+
+def test_spool_numbers_follow_acceptance_across_adoption(tmp_path: Path) -> None:
+    base = tmp_path / "events.sqlite"
+    dead = Spool(base)  # a process that died with two events on disk
+    dead.append(b"o1")
+    dead.append(b"o2")
+    dead.close()
+    buffer = SpoolBuffer(Spool(base))
+    buffer.append(b"m0", 0)
+    buffer.append(b"m1", 1)
+    assert buffer.adopt(buffer.spool.scan_orphans(force=True), 2) == 2
+    buffer.append(b"m4", 4)  # after the adopted 2 and 3
+
+    adopted = buffer.take(2, BIG)
+    assert adopted is not None
+    assert (adopted.messages, list(adopted.numbers)) == ([b"o1", b"o2"], [2, 2])
+    assert buffer.lowest() == 0  # our own older events still wait: flush() waits for them
+
+    own = buffer.take(10, BIG)
+    assert own is not None
+    assert (own.messages, list(own.numbers)) == ([b"m0", b"m1", b"m4"], [0, 1, 4])
+    assert buffer.lowest() is None
+
+    buffer.give_back(own, 1)  # m0 goes back: the lowest number queued again
+    assert buffer.lowest() == 0
+    buffer.close()
+
+
+def test_a_file_that_cannot_be_adopted_stays_counted_while_a_scan_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush() reads ``deferred`` from another thread while the worker scans."""
+    base = tmp_path / "events.sqlite"
+    for name in ("events.sqlite.1.00000000.spool", "events.sqlite.2.ffffffff.spool"):
+        dead = Spool(base)
+        dead.append(b"{}")
+        dead.close()
+        dead.path.rename(tmp_path / name)  # sorted: the first is looked at first
+    locked = sqlite3.connect(tmp_path / "events.sqlite.2.ffffffff.spool", isolation_level=None)
+    locked.execute("BEGIN EXCLUSIVE")  # as the sqlite3 shell would: cannot be adopted
+    spool = Spool(base)
+    try:
+        spool.scan_orphans(force=True)  # opens the first (held now), defers the second
+        assert spool.deferred == 1
+        seen: list[int] = []
+        adopt = spool._adopt
+
+        def watched(path: Path) -> Any:
+            seen.append(spool.deferred)
+            return adopt(path)
+
+        monkeypatch.setattr(spool, "_adopt", watched)
+        spool.scan_orphans(force=True)
+        assert seen == [1, 1]  # looking at the first file, then the second: never 0
+        assert spool.deferred == 1
+    finally:
+        locked.rollback()
+        locked.close()
+        spool.close()
