@@ -38,10 +38,10 @@ from ._exceptions import (
 from ._plan import TrackingPlan
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
-from ._tracker import Tracker
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
 from .events import Event, validate
+from .events._builders import Tracker
 
 __all__ = [
     "DROP_REASONS",

@@ -24,10 +24,10 @@ from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeE
 from ._policy import RetryPolicy
 from ._spool import Spool, SpoolError
 from ._spool_engine import SpoolEngine
-from ._tracker import Tracker
 from ._transport import AsyncTransport, HttpTransport, Transport, redact_url
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
+from .events._builders import Tracker
 from .events._common import iso_timestamp
 
 __all__ = ["DEFAULT_ENDPOINT", "Client"]

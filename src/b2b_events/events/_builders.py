@@ -13,35 +13,27 @@ from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
-from ._exceptions import InvalidEventError, Problem
-from ._version import __version__
-from .events import (
+from .._exceptions import InvalidEventError, Problem
+from .._version import __version__
+from ._b2b import (
     SPEC_EVENTS,
     AccountAddedUser,
     AccountCreated,
     AccountDeleted,
     AccountRemovedUser,
-    Alias,
-    AnyMessage,
-    Group,
-    Identify,
     InviteSent,
-    Message,
-    Page,
-    Screen,
     SignedIn,
     SignedOut,
     SignedUp,
-    Track,
-    TrackMessage,
     TrialEnded,
     TrialStarted,
 )
-from .events._common import Library, new_message_id, now
-from .events._custom import Event
-from .events._errors import invalid_event_error
-from .events._validate import VALIDATORS
-from .events._values import jsonify_message
+from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
+from ._common import Library, Message, new_message_id, now
+from ._custom import Event
+from ._errors import invalid_event_error
+from ._validate import VALIDATORS, AnyMessage
+from ._values import jsonify_message
 
 __all__ = ["LIBRARY", "Sink", "Tracker"]
 
