@@ -19,11 +19,9 @@ from pydantic import (
     WrapValidator,
     model_validator,
 )
-from pydantic_core import core_schema
 
 from ._calls import TrackMessage
 from ._common import (
-    FAST_TIMESTAMP,
     B2BContext,
     Email,
     NonBlank,
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "FAST_TRIAL_DATE",
     "SPEC_EVENTS",
     "AccountAddedUser",
     "AccountAddedUserProperties",
@@ -97,21 +94,6 @@ TrialDate = Annotated[
 
 A date-only string is read as a ``date``, anything with a time as a ``datetime``.
 """
-
-FAST_TRIAL_DATE = core_schema.union_schema(
-    [
-        FAST_TIMESTAMP,
-        core_schema.date_schema(strict=True),  # a date instance, not a datetime
-        core_schema.chain_schema(
-            [
-                core_schema.str_schema(strict=True, pattern=f"^{_DATE_ONLY.pattern}$"),
-                core_schema.date_schema(),
-            ]
-        ),
-    ],
-    mode="left_to_right",
-)
-"""A core-only subset of ``TrialDate`` (no Python callback), for the fast validators."""
 
 
 class B2BEvent(TrackMessage):

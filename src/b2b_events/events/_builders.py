@@ -3,6 +3,15 @@
 A ``Tracker`` validates at the call site and hands each valid message to a sink:
 a list's ``append`` in tests, the delivery engine in a ``Client``. Nothing invalid
 reaches the sink.
+
+What a builder validates is what the caller gave: the ids, the account, the
+properties, ``context``, ``integrations``, ``timestamp`` and ``message_id``. It
+hands them to the message model's own validator (the one ``validate()`` uses),
+and nothing else: what the library makes itself (``messageId``, the default
+``timestamp``, ``type``, ``event``) comes from the model's defaults, which
+pydantic does not validate, as they are correct by construction (#18). The
+model stays the one source of truth for builders, ``validate()``, the schemas
+and the plans.
 """
 
 from __future__ import annotations
@@ -111,19 +120,21 @@ class Tracker:
     # so each builder's body is one line and its signature is the documentation.
 
     def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
-        """Validate ``data`` as ``cls`` and hand the message to the sink (the one exit)."""
+        """Validate the caller's ``data`` as ``cls``, hand the message to the sink (one exit)."""
         try:
             message: M = VALIDATORS[cls](data)
         except ValidationError as exc:
             converted = jsonify_message(data)  # dates, Decimal, UUID: off the hot path
             if converted is not None:
                 return self._emit(cls, converted, name, problems)
+            data = _made(cls, data)
             error = invalid_event_error(name, exc, data, before=problems)
         else:
             if not problems:
                 if self._sink is not None:
                     self._sink(message)
                 return message
+            data = _made(cls, data)
             error = InvalidEventError(name, problems)
         self._invalid(error, data)
         return cast("M", cls.model_construct(**data))
@@ -151,14 +162,17 @@ class Tracker:
                 for key in sorted(props.keys() & properties.keys())
             ]
             props.update({k: v for k, v in properties.items() if v is not None})
-        data["event"] = name
-        data["properties"] = props
+        data["properties"] = props  # `event` and `type`: the model's defaults
         return self._emit(cls, data, name, problems)
 
     def _envelope(
         self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
     ) -> dict[str, Any]:
-        """The fields every message has, from the builder's arguments."""
+        """The fields every message has, from the builder's arguments: only what was given.
+
+        ``messageId`` and ``timestamp`` are left to the model's defaults when not
+        given (a new UUID4, now), which are not validated again.
+        """
         group_id = args.get("group_id") if context_group else None
         ctx: dict[str, Any] = {"library": LIBRARY}
         context = args["context"]
@@ -172,12 +186,11 @@ class Tracker:
             ctx["library"] = LIBRARY
         if group_id is not None:
             ctx["groupId"] = group_id
-        message_id, timestamp = args["message_id"], args["timestamp"]
-        data: dict[str, Any] = {
-            "messageId": new_message_id() if message_id is None else message_id,
-            "timestamp": now() if timestamp is None else timestamp,
-            "context": ctx,
-        }
+        data: dict[str, Any] = {"context": ctx}
+        if args["message_id"] is not None:
+            data["messageId"] = args["message_id"]
+        if args["timestamp"] is not None:
+            data["timestamp"] = args["timestamp"]
         if args["user_id"] is not None:
             data["userId"] = args["user_id"]
         if args["anonymous_id"] is not None:
@@ -400,7 +413,6 @@ class Tracker:
         name = event.event_name
         problems: list[Problem] = []
         data = self._envelope(locals(), problems)
-        data["event"] = name
         properties = _object(properties, "properties", problems)
         if properties:  # custom properties next to the event's: as the builders take them
             own = event.model_dump(exclude_none=True)
@@ -437,7 +449,6 @@ class Tracker:
         """
         problems: list[Problem] = []
         data = self._envelope(locals(), problems)
-        data["type"] = "track"
         data["event"] = name
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
@@ -463,7 +474,6 @@ class Tracker:
         """
         problems: list[Problem] = []
         data = self._envelope(locals(), problems)
-        data["type"] = "identify"
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Identify, data, "identify", problems)
@@ -487,7 +497,6 @@ class Tracker:
         """
         problems: list[Problem] = []
         data = self._envelope(locals(), problems, context_group=False)
-        data["type"] = "group"
         data["groupId"] = group_id
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
@@ -544,7 +553,6 @@ class Tracker:
         """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``."""
         problems: list[Problem] = []
         data = self._envelope({**locals(), "anonymous_id": None}, problems)
-        data["type"] = "alias"
         data["previousId"] = previous_id
         return self._emit(Alias, data, "alias", problems)
 
@@ -552,13 +560,29 @@ class Tracker:
         """A page or a screen (the same fields) from its builder's arguments."""
         problems: list[Problem] = []
         data = self._envelope(args, problems)
-        kind = data["type"] = cls.model_fields["type"].default
+        kind = cls.model_fields["type"].default
         for key in ("name", "category"):
             if args[key] is not None:
                 data[key] = args[key]
         properties = _object(args["properties"], "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         return self._emit(cls, data, kind, problems)
+
+
+def _made(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with what the library makes (type, event, messageId, timestamp) filled in.
+
+    For an invalid message only, off the hot path: the error and ``on_invalid``
+    see the message as it would have gone on the wire.
+    """
+    made: dict[str, Any] = {"type": cls.model_fields["type"].default}
+    event = cls.model_fields.get("event")
+    if event is not None and isinstance(event.default, str):
+        made["event"] = event.default
+    made["messageId"] = new_message_id()
+    made["timestamp"] = now()
+    made.update(data)
+    return made
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:

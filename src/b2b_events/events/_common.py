@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BLANK_PATTERN",
     "EMAIL_PATTERN",
-    "FAST_TIMESTAMP",
     "MAX_MESSAGE_ID_LENGTH",
     "MESSAGE_TYPES",
     "B2BContext",
@@ -135,35 +134,6 @@ Timestamp = Annotated[
     PlainSerializer(iso_timestamp, return_type=str, when_used="json"),
 ]
 """A timezone-aware datetime, written on the wire as ISO-8601 UTC (``...T10:00:00.000Z``)."""
-
-
-def _datetime_in_range(*, strict: bool) -> core_schema.DatetimeSchema:
-    # A day inside both ends: its UTC form exists whatever the offset (under 24 h).
-    low, high = datetime(1, 1, 2, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
-    return core_schema.datetime_schema(
-        strict=strict, tz_constraint="aware", gt=low, lt=high, microseconds_precision="truncate"
-    )
-
-
-FAST_TIMESTAMP = core_schema.union_schema(
-    [
-        _datetime_in_range(strict=True),  # an aware datetime instance
-        core_schema.chain_schema(  # a string with a ":" (never a number to _no_epoch_numbers)
-            [core_schema.str_schema(strict=True, pattern=":"), _datetime_in_range(strict=False)]
-        ),
-    ],
-    mode="left_to_right",
-)
-"""A core-only subset of ``Timestamp`` (no Python callback), for the fast validators.
-
-It accepts aware datetimes and strings with a ``:`` that are aware date-times,
-between 0001-01-02 and 9999-12-31 UTC (where every offset has a UTC form), with
-the results ``Timestamp`` gives; ``events._fast`` leaves everything else (numbers,
-bytes, strings without a ``:``, the calendar's first and last days) to
-``Timestamp`` itself. One case differs: ``Timestamp`` also asks a datetime
-for its UTC form, so a datetime subclass whose ``astimezone`` fails there is
-refused by it and taken by this.
-"""
 
 
 class _IdPool(threading.local):

@@ -29,12 +29,9 @@ from ._b2b import SPEC_EVENTS, B2BEvent, _is_date_only
 from ._calls import TrackMessage
 from ._common import Properties, Timestamp, rule_error
 from ._errors import problems_from
-from ._fast import fast_validator
 from ._validate import VALIDATORS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pydantic.config import JsonDict
     from typing_extensions import Self
 
@@ -78,13 +75,6 @@ def _account_not_allowed(schema: JsonDict, cls: type[Any]) -> None:
 
 _MESSAGES: dict[type[Event], type[TrackMessage]] = {}
 """Each event class -> its message class (``Event.message_class``)."""
-
-
-def _message_validator(cls: type[TrackMessage]) -> Callable[[Any], Any]:
-    try:
-        return fast_validator(cls)
-    except TypeError:  # a validator or config of yours with no fast form: the model's own
-        return cls.__pydantic_validator__.validate_python
 
 
 class Event(Properties):
@@ -154,7 +144,7 @@ class Event(Properties):
                     properties=(cls, Field(default_factory=dict, validate_default=True)),
                 ),
             )
-            VALIDATORS[message] = _message_validator(message)
+            VALIDATORS[message] = message.__pydantic_validator__.validate_python
         return message
 
     def __init__(self, /, **data: Any) -> None:

@@ -24,7 +24,6 @@ from ._b2b import (
 from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
 from ._errors import invalid_event_error, message_name
-from ._fast import fast_validator
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
@@ -79,17 +78,16 @@ _adapter: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
 # back from Rust on every message (a Python call's overhead, about 1 us), and,
 # built in one TypeAdapter, its members share pydantic definitions made under the
 # adapter's config, so that NaN and Infinity passed in extra fields although each
-# model refuses them (``allow_inf_nan=False``). The models' own validators agree
-# with the models; ``fast_validator`` runs them without their Python callbacks
-# when it can.
+# model refuses them (``allow_inf_nan=False``). Each model's own validator is the
+# one validation of its messages: builders and ``validate`` call it (#18).
 _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
     **CALLS,
 }
 VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
-    cls: fast_validator(cls) for cls in _CLASSES.values()
+    cls: cls.__pydantic_validator__.validate_python for cls in _CLASSES.values()
 }
-"""Each message class -> its validation (``fast_validator``): builders and ``validate`` use it."""
+"""Each message class -> its model's validation: builders, ``validate`` and plans use it."""
 _MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
 
 
