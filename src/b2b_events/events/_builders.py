@@ -38,7 +38,7 @@ from ._b2b import (
     TrialStarted,
 )
 from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
-from ._common import Library, Message, new_message_id, now
+from ._common import Context, Library, Message, new_message_id, now
 from ._custom import Event
 from ._errors import invalid_event_error
 from ._validate import VALIDATORS, AnyMessage
@@ -57,6 +57,18 @@ LIBRARY: Library = {"name": "b2b-events", "version": __version__}
 JsonMap = Mapping[str, Any]
 
 _GIVEN_TWICE = "given both as a keyword and in the mapping"
+
+
+class _ContextModels(dict[type[Message], type[Context]]):
+    """The ``context`` model of each message class, read from its field on first use."""
+
+    def __missing__(self, cls: type[Message]) -> type[Context]:
+        model = self[cls] = cls.model_fields["context"].annotation  # type: ignore[assignment]
+        return model  # type: ignore[return-value]
+
+
+_CONTEXT_MODEL: dict[type[Message], type[Context]] = _ContextModels()
+"""Each message class -> the model of its ``context`` (``B2BContext`` for the ten)."""
 
 _SPEC: dict[type[Message], tuple[str, tuple[str, ...]]] = {
     cls: (name, tuple(cls.model_fields["properties"].annotation.semantic))  # type: ignore[union-attr]
@@ -152,7 +164,7 @@ class Tracker:
             if value is not None:
                 props[key] = value
         problems: list[Problem] = []
-        data = self._envelope(args, problems)
+        data = self._envelope(cls, args, problems)
         properties = args["properties"]
         if properties is not None and type(properties) is not dict:  # the call only if odd
             properties = _object(properties, "properties", problems)
@@ -166,7 +178,12 @@ class Tracker:
         return self._emit(cls, data, name, problems)
 
     def _envelope(
-        self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
+        self,
+        cls: type[Message],
+        args: dict[str, Any],
+        problems: list[Problem],
+        *,
+        context_group: bool = True,
     ) -> dict[str, Any]:
         """The fields every message has, from the builder's arguments: only what was given.
 
@@ -174,7 +191,7 @@ class Tracker:
         given (a new UUID4, now), which are not validated again.
         """
         group_id = args.get("group_id") if context_group else None
-        ctx: dict[str, Any] = {"library": LIBRARY}
+        ctx: dict[str, Any] | Context
         context = args["context"]
         if context is not None and type(context) is not dict:
             context = _object(context, "context", problems)
@@ -184,8 +201,10 @@ class Tracker:
                 problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
-        if group_id is not None:
-            ctx["groupId"] = group_id
+            if group_id is not None:
+                ctx["groupId"] = group_id
+        else:
+            ctx = _context(_CONTEXT_MODEL[cls], group_id)
         data: dict[str, Any] = {"context": ctx}
         if args["message_id"] is not None:
             data["messageId"] = args["message_id"]
@@ -412,7 +431,8 @@ class Tracker:
             )
         name = event.event_name
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
+        cls = type(event).message_class()
+        data = self._envelope(cls, locals(), problems)
         properties = _object(properties, "properties", problems)
         if properties:  # custom properties next to the event's: as the builders take them
             own = event.model_dump(exclude_none=True)
@@ -424,7 +444,7 @@ class Tracker:
             data["properties"] = own
         else:
             data["properties"] = event
-        return self._emit(type(event).message_class(), data, name, problems)
+        return self._emit(cls, data, name, problems)
 
     # -- other calls ------------------------------------------------------
 
@@ -448,11 +468,11 @@ class Tracker:
         the envelope checks only and come back as ``Track``.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
+        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
+        data = self._envelope(cls, locals(), problems)
         data["event"] = name
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
-        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
         label = name if isinstance(name, str) and name else "track"  # the error names it
         return cast("AnyMessage", self._emit(cls, data, label, problems))
 
@@ -473,7 +493,7 @@ class Tracker:
         ``group_id``, if given, goes in ``context.groupId`` like on the track events.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
+        data = self._envelope(Identify, locals(), problems)
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Identify, data, "identify", problems)
@@ -496,7 +516,7 @@ class Tracker:
         ``website`` and ``createdAt``.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems, context_group=False)
+        data = self._envelope(Group, locals(), problems, context_group=False)
         data["groupId"] = group_id
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
@@ -552,14 +572,14 @@ class Tracker:
     ) -> Alias:
         """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``."""
         problems: list[Problem] = []
-        data = self._envelope({**locals(), "anonymous_id": None}, problems)
+        data = self._envelope(Alias, {**locals(), "anonymous_id": None}, problems)
         data["previousId"] = previous_id
         return self._emit(Alias, data, "alias", problems)
 
     def _view(self, cls: type[Page | Screen], args: dict[str, Any]) -> Page | Screen:
         """A page or a screen (the same fields) from its builder's arguments."""
         problems: list[Problem] = []
-        data = self._envelope(args, problems)
+        data = self._envelope(cls, args, problems)
         kind = cls.model_fields["type"].default
         for key in ("name", "category"):
             if args[key] is not None:
@@ -567,6 +587,38 @@ class Tracker:
         properties = _object(args["properties"], "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         return self._emit(cls, data, kind, problems)
+
+
+_CONTEXTS: dict[tuple[type[Context], object], Context] = {}
+"""Validated contexts of calls without a ``context`` argument, by (model, group_id)."""
+_MAX_CONTEXTS = 4096
+
+
+def _context(model: type[Context], group_id: object) -> Context | dict[str, Any]:
+    """``{"groupId": group_id, "library": LIBRARY}`` validated as ``model``, once per account.
+
+    Most calls pass no ``context``: theirs is the account and the library, the
+    same for every event of an account. Contexts are frozen, so one validated
+    instance serves them all; validating it again per event was a fifth of a
+    build (#18). A ``group_id`` that is not a string, or that the model refuses,
+    is handed back as a dict for the message's validation to report in place.
+    """
+    if group_id is not None and type(group_id) is not str:
+        return {"groupId": group_id, "library": LIBRARY}
+    key = (model, group_id)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        data: dict[str, Any] = {"library": LIBRARY}
+        if group_id is not None:
+            data["groupId"] = group_id
+        try:
+            ctx = model.__pydantic_validator__.validate_python(data)
+        except ValidationError:
+            return data
+        if len(_CONTEXTS) >= _MAX_CONTEXTS:  # many accounts: start over rather than grow
+            _CONTEXTS.clear()
+        _CONTEXTS[key] = ctx
+    return ctx
 
 
 def _made(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
@@ -582,6 +634,8 @@ def _made(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
     made["messageId"] = new_message_id()
     made["timestamp"] = now()
     made.update(data)
+    if isinstance(made["context"], Context):  # a shared one (_context): as the wire has it
+        made["context"] = made["context"].model_dump(by_alias=True, exclude_none=True)
     return made
 
 

@@ -233,3 +233,13 @@ def test_an_invalid_call_reports_the_message_as_it_would_have_gone_on_the_wire(
     assert data.get("event") == event
     assert data["messageId"]
     assert isinstance(data["timestamp"], datetime)
+    assert type(data["context"]) is dict  # JSON for on_drop, not the shared model
+    assert data["context"]["library"]["name"] == "b2b-events"
+
+
+def test_a_refused_account_is_reported_at_its_path_every_time() -> None:
+    # Contexts are validated once per account and shared: a refusal is not kept.
+    for _ in range(2):
+        with pytest.raises(InvalidEventError) as raised:
+            Tracker().signed_in(user_id="u", group_id="  ")
+        assert _paths(raised.value) == ["context.groupId"]
