@@ -8,6 +8,7 @@ fields of every message", after https://segment.com/docs/connections/spec/common
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -150,7 +151,11 @@ class _IdPool(threading.local):
 
 _BLOCK = 256
 _pool = _IdPool()
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+# Version nibble 4 and RFC 4122 variant bits, as uuid.uuid4() sets them: byte 6
+# is 0100xxxx, byte 8 is 10xxxxxx (bytes.translate tables, applied to every id at once).
+_VERSION = bytes((b & 0x0F) | 0x40 for b in range(256))
+_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
+_GROUPS = re.compile(r"(.{8})(.{4})(.{4})(.{4})(.{12})")  # 8-4-4-4-12 hex digits
 
 
 def _reset_pool_after_fork() -> None:
@@ -163,12 +168,12 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
 
 
 def _fill(pool: _IdPool) -> None:
-    raw = os.urandom(16 * _BLOCK).hex()
-    # Version nibble 4 and RFC 4122 variant bits, as uuid.uuid4() sets them.
-    pool.ids = [
-        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-        for h in (raw[i : i + 32] for i in range(0, len(raw), 32))
-    ]
+    # The block's work runs in C (translate, hex, findall, join): a Python loop
+    # formatting each id was a tenth of a build (#18).
+    raw = bytearray(os.urandom(16 * _BLOCK))
+    raw[6::16] = raw[6::16].translate(_VERSION)
+    raw[8::16] = raw[8::16].translate(_VARIANT)
+    pool.ids = list(map("-".join, _GROUPS.findall(raw.hex())))
 
 
 def new_message_id() -> str:
