@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan, validate
-from b2b_events.events import SPEC_EVENTS, Message, SignedUp
+from b2b_events.events import SPEC_EVENTS, Message, SignedUp, _builders
 from b2b_events.events._validate import VALIDATORS
 
 
@@ -243,3 +243,14 @@ def test_a_refused_account_is_reported_at_its_path_every_time() -> None:
         with pytest.raises(InvalidEventError) as raised:
             Tracker().signed_in(user_id="u", group_id="  ")
         assert _paths(raised.value) == ["context.groupId"]
+
+
+def test_shared_contexts_stay_bounded_however_many_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_builders, "_MAX_CONTEXTS", 3)
+    monkeypatch.setattr(_builders, "_CONTEXTS", {})
+    track = Tracker()
+    messages = [track.signed_in(user_id="u", group_id=f"acct_{i}") for i in range(10)]
+    assert len(_builders._CONTEXTS) <= 3
+    assert [m.group_id for m in messages] == [f"acct_{i}" for i in range(10)]
