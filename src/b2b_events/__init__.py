@@ -1,6 +1,6 @@
 """b2b-events: typed Segment B2B SaaS events, and a client that delivers them.
 
-Example:
+Examples:
     >>> import b2b_events
     >>> client = b2b_events.Client(write_key="...")  # doctest: +SKIP
     >>> client.track.account_created(  # doctest: +SKIP
@@ -36,8 +36,10 @@ from ._exceptions import (
     TrackingPlanError,
 )
 from ._plan import TrackingPlan
+from ._public import publish as _publish
 from ._reader import LogLine, read_event_log
 from ._replay import ReplayReport, replay
+from ._scope import Identity, Scope, current_identity, scope
 from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Response, Transport
 from ._version import __version__
 from .events import Event, validate
@@ -56,12 +58,14 @@ __all__ = [
     "Event",
     "EventLogTransport",
     "HttpTransport",
+    "Identity",
     "InvalidEventError",
     "LogLine",
     "MessageTooLargeError",
     "Problem",
     "ReplayReport",
     "Response",
+    "Scope",
     "Tracker",
     "TrackingPlan",
     "TrackingPlanError",
@@ -69,6 +73,7 @@ __all__ = [
     "__version__",
     "alias",
     "close",
+    "current_identity",
     "default_client",
     "flush",
     "group",
@@ -77,7 +82,10 @@ __all__ = [
     "page",
     "read_event_log",
     "replay",
+    "scope",
     "screen",
     "track",
     "validate",
 ]
+
+_publish(globals())

@@ -15,7 +15,7 @@ import httpx
 
 from ._async_engine import AsyncEngine
 from ._client import _BaseClient
-from ._engine import Engine, EngineOptions
+from ._engine import EngineOptions
 from ._exceptions import ConfigurationError
 from ._transport import AsyncHttpTransport
 
@@ -34,7 +34,7 @@ class AsyncClient(_BaseClient):
     ``AsyncTransport``, and ``sync=True`` and ``overflow="block"`` are refused
     (both would stall the event loop).
 
-    Example:
+    Examples:
         >>> async def main() -> None:  # doctest: +SKIP
         ...     async with AsyncClient(write_key="...") as client:
         ...         client.track.signed_in(user_id="u_1", group_id="acct_1")
@@ -44,7 +44,7 @@ class AsyncClient(_BaseClient):
     still delivers what it holds within ``shutdown_timeout`` and counts the rest.
     """
 
-    _engine: AsyncEngine | Engine
+    _engine: AsyncEngine
 
     def _http_transport(self, **options: Any) -> AsyncHttpTransport:
         http_client = options.get("http_client")
@@ -54,9 +54,7 @@ class AsyncClient(_BaseClient):
 
     def _new_engine(
         self, transport: Any, options: EngineOptions, *, batch_overhead: int
-    ) -> AsyncEngine | Engine:
-        if self._captured:  # b2b_events.testing: delivered within the call, in memory
-            return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)
+    ) -> AsyncEngine:
         if options.sync:
             raise ConfigurationError("sync=True is for Client; AsyncClient sends from a task")
         if self._spool_path is not None:
@@ -82,10 +80,7 @@ class AsyncClient(_BaseClient):
             why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
-        engine = self._engine
-        if isinstance(engine, AsyncEngine):
-            return await engine.flush(timeout)
-        return engine.flush(timeout)
+        return await self._engine.flush(timeout)
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then release the connection; later events are dropped.
@@ -97,16 +92,11 @@ class AsyncClient(_BaseClient):
         """
         engine = self._engine
         budget = engine.shutdown_timeout if timeout is None else timeout
-        if isinstance(engine, AsyncEngine):
-            await engine.close(budget)
-        else:
-            engine.close(budget)
+        await engine.close(budget)
         self._close_record()
 
     async def __aenter__(self) -> AsyncClient:
-        engine = self._engine
-        if isinstance(engine, AsyncEngine):
-            engine.bind()  # this loop from now on, also for events tracked from other threads
+        self._engine.bind()  # this loop from now on, also for events tracked from other threads
         return self
 
     async def __aexit__(

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     collect = commands.add_parser(
-        "collect", help="run a local Segment-compatible collector (POST /v1/batch)"
+        "collect", help="run a local Segment-compatible collector, with a web view"
     )
     collect.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     collect.add_argument("--port", type=_port, default=8088, help="port (default 8088; 0: any)")
@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer 400 to requests with messages that break the spec",
     )
-    collect.add_argument("--quiet", action="store_true", help="no line per message")
+    collect.add_argument(
+        "--quiet", action="store_true", help="no line per message or refused request"
+    )
     faults = collect.add_argument_group("fault injection")
     faults.add_argument("--fail-next", type=_count, default=0, metavar="N", help="fail N requests")
     faults.add_argument("--fail-status", type=_status, default=503, metavar="CODE", help="(503)")
@@ -298,7 +300,9 @@ def _collect(args: argparse.Namespace, out: TextIO) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
-    print(f"listening on {collector.url}  (POST /v1/batch)", file=out, flush=True)
+    print(f"listening on {collector.url}  (POST /v1/batch)", file=out)
+    sign_in = "  (user name: the write key, no password)" if write_key else ""
+    print(f"web view: {collector.view_url}{sign_in}", file=out, flush=True)
     try:
         collector.serve_forever()
     except KeyboardInterrupt:

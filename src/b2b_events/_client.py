@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -18,13 +19,14 @@ from typing import Any, Literal
 import httpx
 
 from ._accounting import Accounting, DeliveryStats, DropHook, DropReason
+from ._callsite import caller
 from ._engine import Engine, EngineOptions, Overflow, _Core
 from ._eventlog import EventLogWriter, split_log_name
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._policy import RetryPolicy
 from ._spool import Spool, SpoolError
 from ._spool_engine import SpoolEngine
-from ._transport import AsyncTransport, HttpTransport, Transport, redact_url
+from ._transport import AsyncHttpTransport, AsyncTransport, HttpTransport, Transport, redact_url
 from ._wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import Message
 from .events._builders import Tracker
@@ -42,11 +44,19 @@ _override: Transport | None = None
 
 
 def override_transport(transport: Transport | None) -> Transport | None:
-    """Make every client created from now on send through ``transport`` (None: stop).
+    """Hand every event an HTTP client accepts to ``transport`` instead (None: stop).
 
-    The seam of ``b2b_events.testing`` and the pytest plugin: while it is set, a
-    ``Client`` ignores its HTTP settings (and needs no write key), delivers
-    synchronously, and nothing leaves the process. Returns the previous override.
+    The one seam of ``b2b_events.testing`` and the pytest plugin. It is read on
+    each event, not when a client is created, so it also covers clients created
+    before it was set (at import time, in fixtures, the default client): while
+    it is set, a client that sends over HTTP (``HttpTransport`` or
+    ``AsyncHttpTransport``, ours or given) hands each event to ``transport``
+    within the call, and nothing leaves the process. Clients with another
+    transport of their own are left alone. Optional parts of ``transport``:
+    ``send_from(client, messages)``, called instead of ``send`` to name the
+    client; ``record_invalid(error, data, client)``, told of the events an
+    ``on_invalid="drop"`` client drops; a true ``write_key_optional``: clients
+    created meanwhile need no write key. Returns the previous override.
     """
     global _override
     previous, _override = _override, transport
@@ -62,7 +72,7 @@ class _BaseClient:
     that cannot be delivered is counted in ``stats``, passed to ``on_drop`` and
     logged (rate-limited) on the ``b2b_events`` logger; nothing goes missing silently.
 
-    Example:
+    Examples:
         >>> with Client(write_key="...") as client:  # doctest: +SKIP
         ...     client.track.account_created(
         ...         user_id="u_1", group_id="acct_1", account_name="Initech"
@@ -168,28 +178,23 @@ class _BaseClient:
             spool: Keep accepted events in a SQLite file next to this path until
                 the endpoint acknowledges them: they survive the process being
                 killed and long outages, and a client started later with the
-                same path delivers what an earlier one left. See the README's
-                "Durable spool". Not with ``sync=True``.
+                same path delivers what an earlier one left. See the
+                documentation's "Durable spool" page. Not with ``sync=True``.
 
         Raises:
             ConfigurationError: A missing write key, a bad endpoint or an
                 option out of range.
         """
-        self._captured = _override is not None and transport is None
-        self._capture_invalid: Callable[[InvalidEventError, Mapping[str, Any]], object] | None
-        self._capture_invalid = None
-        if self._captured:
-            # Under test capture: no HTTP, no key needed, delivered within the call.
-            transport, sync = _override, True
-            self._capture_invalid = getattr(_override, "record_invalid", None)
-            endpoint = http_client = proxy = timeout = connect_timeout = gzip = None
-            write_key = write_key or "captured"
+        # Named in test failures: "sent by <Client ...> created at app.py:3".
+        self._created_at = caller(sys._getframe(1))
         if write_key is None:
             write_key = os.environ.get(ENV_WRITE_KEY)
         if transport is None and not write_key:
-            raise ConfigurationError(
-                f"no write key: pass Client(write_key=...) or set ${ENV_WRITE_KEY}"
-            )
+            if not getattr(_override, "write_key_optional", False):
+                raise ConfigurationError(
+                    f"no write key: pass Client(write_key=...) or set ${ENV_WRITE_KEY}"
+                )
+            write_key = "captured"  # under test capture nothing is sent with it
         _check_http_options(
             transport,
             endpoint=endpoint,
@@ -233,11 +238,14 @@ class _BaseClient:
                 proxy=proxy,
                 http_client=http_client,
             )
+        self._over_http = isinstance(transport, (HttpTransport, AsyncHttpTransport))
         self._raise_invalid = on_invalid == "raise"
         self._accounting = Accounting(on_drop)
-        if spool is not None and sync and not self._captured:
+        if spool is not None and sync:
             raise ConfigurationError("spool= keeps events for a background worker: not with sync")
-        self._spool_path = None if self._captured else spool  # tests: in memory, no files
+        # Under test capture not even what earlier processes left in the spool may be
+        # sent: the spool is not opened (its files stay for the next real run).
+        self._spool_path = None if self._over_http and _override is not None else spool
         self._engine = self._new_engine(
             transport, options, batch_overhead=batch_overhead(self._write_key)
         )
@@ -274,7 +282,21 @@ class _BaseClient:
             return
         if self._record is not None:
             self._record.write(data)
+        override = _override
+        if override is not None and self._over_http and not self._engine.closed:
+            self._hand_over(override, data)
+            return
         self._engine.submit(data)
+
+    def _hand_over(self, override: Transport, data: bytes) -> None:
+        """Under test capture: the event goes to the override, in this thread, not to HTTP."""
+        self._accounting.tracked += 1
+        send_from = getattr(override, "send_from", None)
+        response = override.send([data]) if send_from is None else send_from(self, [data])
+        if 200 <= response.status < 300:
+            self._accounting.add_delivered(1)
+        else:
+            self._accounting.drop("rejected", [data], f"HTTP {response.status} (test capture)")
 
     def _handle_invalid(self, error: InvalidEventError, data: dict[str, Any]) -> None:
         if self._raise_invalid:
@@ -286,8 +308,10 @@ class _BaseClient:
 
         Returns the message as JSON bytes, as ``on_drop`` got it.
         """
-        if self._captured and self._capture_invalid is not None:
-            self._capture_invalid(error, data)  # the test sees why, not just "not tracked"
+        override = _override
+        record_invalid = getattr(override, "record_invalid", None) if self._over_http else None
+        if record_invalid is not None:
+            record_invalid(error, data, self)  # the test sees why, not just "not tracked"
         raw = _invalid_as_json(data)
         reason: DropReason = "oversize" if isinstance(error, MessageTooLargeError) else "invalid"
         self._accounting.refuse(reason, [raw], str(error))

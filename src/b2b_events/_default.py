@@ -52,10 +52,10 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
 def init(**options: Any) -> Client:
     """Create (or replace) the default client used by ``b2b_events.track`` and friends.
 
-    Takes the keyword arguments of :class:`Client`. A previous default client is
+    Takes the keyword arguments of [`Client`][b2b_events.Client]. A previous default client is
     closed first, delivering what it holds.
 
-    Example:
+    Examples:
         >>> import b2b_events  # doctest: +SKIP
         >>> b2b_events.init(write_key="...")  # doctest: +SKIP
         >>> b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")  # doctest: +SKIP

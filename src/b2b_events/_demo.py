@@ -2,7 +2,9 @@
 
 Everything runs on 127.0.0.1: the collector starts on a free port, a ``Client``
 sends an account's first weeks through the real delivery engine (HTTP, gzip,
-batching), and the table shows what the collector received and validated.
+batching), a mistake is refused where it is made, another service (plain HTTP,
+no b2b-events) sends an event without its account, and the table shows what the
+collector received and validated.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from datetime import date, timedelta
 from typing import TextIO
 
 from ._client import Client
+from ._exceptions import InvalidEventError
 from .collector import Collector, StoredMessage, format_line
 
 __all__ = ["run_demo"]
 
 ACCOUNT = "acct_initech"
+OTHER_SERVICE = "another service (plain HTTP, not b2b-events)"
+MISTAKE = 'client.track.invite_sent(user_id="u_peter", group_id="", invitee_email="bob")'
 
 
 def send_lifecycle(client: Client) -> None:
@@ -72,6 +77,16 @@ def send_lifecycle(client: Client) -> None:
     )
 
 
+def show_a_mistake(client: Client, out: TextIO) -> None:
+    """Make the mistake ``MISTAKE`` spells, and print the error it gets at the call site."""
+    try:
+        client.track.invite_sent(user_id="u_peter", group_id="", invitee_email="bob")
+    except InvalidEventError as error:
+        kind = f"{type(error).__module__}.{type(error).__qualname__}"
+        print("\nA mistake is refused where it is made; nothing is sent:", file=out)
+        print(f"  >>> {MISTAKE}\n  {kind}: {error}\n", file=out)
+
+
 def send_from_another_service(url: str) -> None:
     """POST a batch the way a careless service might: no account on the event."""
     body = {
@@ -110,11 +125,14 @@ def run_demo(out: TextIO | None = None, *, live: bool = True) -> int:
     """Run the demo; return 0 when everything the client sent arrived valid."""
     out = out or sys.stdout
     with Collector(live=live, out=out) as collector:
-        print(f"collector listening on {collector.url}  (POST /v1/batch)\n", file=out)
+        print(f"collector listening on {collector.url}  (POST /v1/batch)", file=out)
+        print(f"web view: {collector.view_url}  (while the demo runs)\n", file=out)
         with Client(write_key="demo-key", endpoint=collector.url, flush_interval=0.1) as client:
             send_lifecycle(client)
             delivered = client.flush(timeout=10)
+            show_a_mistake(client, out)
             stats = client.stats
+        print(f"{OTHER_SERVICE} posts an Invite Sent without its account:", file=out)
         send_from_another_service(collector.url)
         messages = collector.messages()
     print(f"\n{summary(messages)}\n", file=out)
@@ -125,7 +143,7 @@ def run_demo(out: TextIO | None = None, *, live: bool = True) -> int:
     )
     invalid = [m for m in messages if not m.ok]
     for stored in invalid:
-        print(f"collector flagged: {format_line(stored)}", file=out)
+        print(f"collector flagged, from {OTHER_SERVICE}:\n  {format_line(stored)}", file=out)
     sent = stats.tracked
     ours_ok = delivered and stats.delivered == sent and len(messages) == sent + 1
     return 0 if ours_ok and len(invalid) == 1 else 1

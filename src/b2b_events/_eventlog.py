@@ -315,7 +315,7 @@ class EventLogTransport:
     validates, batches and accounts as usual, and every batch lands in the log
     (no network, no write key). To send and record, use ``Client(record=...)``.
 
-    Example:
+    Examples:
         >>> from b2b_events import Client, EventLogTransport
         >>> with Client(transport=EventLogTransport("events.jsonl")) as client:  # doctest: +SKIP
         ...     client.track.signed_in(user_id="u_1", group_id="acct_1")

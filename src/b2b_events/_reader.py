@@ -208,7 +208,7 @@ def read_event_log(*paths: str | os.PathLike[str]) -> Iterator[LogLine]:
         FileNotFoundError: A path does not exist (before anything is yielded).
         OSError: A directory cannot be listed (before anything is yielded).
 
-    Example:
+    Examples:
         >>> for line in read_event_log("segment-logs/"):  # doctest: +SKIP
         ...     print(line.location, line.error or line.message["type"])
     """

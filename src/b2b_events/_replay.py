@@ -245,7 +245,7 @@ def replay(
         KeyboardInterrupt: Ctrl-C without ``stop`` handling; the checkpoint is
             saved first.
 
-    Example:
+    Examples:
         >>> report = replay(  # doctest: +SKIP
         ...     "segment-logs/", write_key=key, checkpoint="replay.ckpt",
         ...     integrations={"All": False, "Mixpanel": True},

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
+    "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
     "MAX_REQUEST_BYTES",
     "batch_overhead",
@@ -33,6 +34,15 @@ MAX_BATCH_EVENTS = 2_500
 
 MAX_REQUEST_BYTES = 500_000
 """Segment's limit for one ``/v1/batch`` body, uncompressed ("500 KB per request")."""
+
+MAX_DEPTH = 100
+"""How deep objects and arrays may nest in one message, the message itself being level 1.
+
+One limit for every reader: ``validate()`` (and so ``b2b-events validate``, replay
+and the collector, which store a deeper message flagged invalid) refuses a message
+nested deeper. A collector body nested past what its JSON parser reads (200 levels)
+holds such a message, and is refused with a 400 that names this limit.
+"""
 
 _SENT_AT_SAMPLE = "2026-11-22T10:00:00.000Z"
 

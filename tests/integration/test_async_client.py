@@ -379,6 +379,8 @@ def test_under_test_capture_the_async_client_delivers_within_the_call() -> None:
     captured: list[bytes] = []
 
     class Capture:
+        write_key_optional = True
+
         def send(self, messages: Any) -> Response:
             captured.extend(messages)
             return Response(200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -28,6 +29,7 @@ def test_demo_sends_a_lifecycle_and_prints_the_summary() -> None:
     status, out = run("demo", "--quiet")
     assert status == 0
     assert "collector listening on http://127.0.0.1:" in out
+    assert re.search(r"^web view: http://127\.0\.0\.1:\d+/  \(while the demo runs\)$", out, re.M)
     assert "total                       18     17        1" in out
     assert "client: 17 tracked, 17 delivered" in out
     assert "INVALID context.groupId: required" in out
@@ -174,6 +176,8 @@ def test_collect_serves_and_stops_cleanly_on_a_signal(
         banner = process.stdout.readline()
         assert banner.startswith("listening on http://127.0.0.1:")
         url = banner.split()[2]
+        view = f"web view: {url}/  (user name: the write key, no password)\n"
+        assert process.stdout.readline() == view
         message = {"type": "track", "event": "Signed In", "userId": "u", "context": {}}
         body = {"batch": [message], "writeKey": "secret"}
         assert httpx.post(url + "/v1/batch", json=body).status_code == 200
@@ -181,6 +185,9 @@ def test_collect_serves_and_stops_cleanly_on_a_signal(
         line = process.stdout.readline()
         assert "Signed In" in line
         assert "INVALID context.groupId: required" in line
+        refused = process.stdout.readline()  # the terminal view shows refusals too
+        assert "REFUSED 401 POST /v1/batch" in refused
+        assert "missing or wrong write key" in refused
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=10)
     finally:

@@ -169,15 +169,16 @@ def test_oversized_bodies_are_refused_without_reading_them(collector: Collector)
         answer = b""
         while chunk := sock.recv(4096):  # the server closes: it did not read the body
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith(b"HTTP/1.1 413")
     assert b"over 500,000 bytes" in answer
+    assert b'"code": "payload_too_large"' in answer
     # A small gzip body that decodes past the limit is refused too.
     bomb = gzip.compress(b'{"batch": [' + b" " * (MAX_BODY_BYTES + 10) + b"]}")
     response = httpx.post(
         collector.url + "/v1/batch", content=bomb, headers={"Content-Encoding": "gzip"}
     )
-    assert response.status_code == 400
-    assert "decoded body over" in response.json()["error"]
+    assert response.status_code == 413
+    assert "decoded body over" in response.json()["message"]
     assert post(collector.url, {"batch": [track_msg()]}).status_code == 200
 
 
@@ -249,8 +250,8 @@ def test_get_routes(collector: Collector) -> None:
     limited = httpx.get(collector.url + "/v1/messages", params={"limit": "1"}).json()
     assert limited[0]["message"]["event"] == "Signed Out"
     assert httpx.get(collector.url + "/v1/messages?limit=x").status_code == 400
-    assert httpx.get(collector.url + "/nope").status_code == 404
-    assert post(collector.url, {}, path="/v1/page").status_code == 404
+    assert httpx.get(collector.url + "/nope").json()["code"] == "not_found"
+    assert post(collector.url, {}, path="/v1/nope").json()["code"] == "not_found"
 
 
 def test_sqlite_storage_survives_a_restart_and_is_queryable(tmp_path: Path) -> None:

@@ -89,7 +89,35 @@ def test_backfill_script_delivers_and_reports(server: BatchServer) -> None:
     assert [m["event"] for m in server.accepted()] == ["Trial Started", "Trial Ended"] * 3
 
 
-def test_fastapi_app_tracks_on_signup_and_flushes_on_shutdown(
+HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)",
+    "Accept-Language": "en-GB,en;q=0.8",
+    "Referer": "http://app/welcome",
+}
+
+
+def assert_signed_up_then_invited(messages: list[dict[str, Any]], url: str) -> None:
+    """The two events of the examples: ids given, then ids from the request's scope."""
+    signed_up, invited = messages
+    assert signed_up["event"] == "Signed Up"
+    assert signed_up["userId"] == "u_1"
+    assert signed_up["context"]["groupId"] == "acct_1"
+    assert signed_up["properties"] == {"email": "a@example.com", "type": "organic"}
+    assert signed_up["context"]["userAgent"] == HEADERS["User-Agent"]
+    assert signed_up["context"]["locale"] == "en-GB"
+    assert signed_up["context"]["page"] == {
+        "path": "/signup",
+        "url": f"{url}/signup",
+        "referrer": "http://app/welcome",
+    }
+    assert invited["event"] == "Invite Sent"
+    assert invited["userId"] == "u_1"  # from the session, through identify and the scope
+    assert invited["context"]["groupId"] == "acct_1"
+    assert invited["properties"] == {"invitee_email": "m@example.com"}
+    assert "session" not in json.dumps(messages)  # the Cookie header stays out
+
+
+def test_fastapi_app_tracks_with_the_request_scope_and_flushes_on_shutdown(
     server: BatchServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "k")
@@ -98,19 +126,42 @@ def test_fastapi_app_tracks_on_signup_and_flushes_on_shutdown(
 
     async def main() -> None:
         async with app.router.lifespan_context(app):  # start-up ... shutdown
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://app.test", headers=HEADERS
+            ) as http:
                 form = {"user_id": "u_1", "account_id": "acct_1", "email": "a@example.com"}
                 response = await http.post("/signup", json=form)
+                assert response.status_code == 201
+                response = await http.post("/invites", json={"email": "m@example.com"})
                 assert response.status_code == 201
                 assert server.accepted() == []  # queued, not sent within the request
         # the lifespan's shutdown awaited aclose(): delivered
 
     asyncio.run(main())
-    (message,) = server.accepted()
-    assert message["event"] == "Signed Up"
-    assert message["context"]["groupId"] == "acct_1"
-    assert message["properties"] == {"email": "a@example.com", "type": "organic"}
+    messages = server.accepted()
+    assert_signed_up_then_invited(messages, "http://app.test")
+    assert {m["context"]["ip"] for m in messages} == {"203.0.113.7"}
+
+
+def test_flask_app_tracks_with_the_request_scope(
+    server: BatchServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B2B_EVENTS_WRITE_KEY", "k")
+    monkeypatch.setenv("B2B_EVENTS_ENDPOINT", server.url)
+    client = load("flask_app").create_app().test_client()
+    try:
+        form = {"user_id": "u_1", "account_id": "acct_1", "email": "a@example.com"}
+        response = client.post("/signup", json=form, headers=HEADERS)
+        assert response.status_code == 201
+        response = client.post("/invites", json={"email": "m@example.com"}, headers=HEADERS)
+        assert response.status_code == 201
+        assert b2b_events.flush(timeout=5)
+    finally:
+        b2b_events.close()
+    messages = server.accepted()
+    assert_signed_up_then_invited(messages, "http://localhost")
+    assert {m["context"]["ip"] for m in messages} == {"127.0.0.1"}
 
 
 def test_analytics_dropin_sends_analytics_python_calls_into_the_collector() -> None:

@@ -128,7 +128,10 @@ def test_an_endpoint_that_keeps_failing_stops_the_replay_and_a_rerun_finishes(
         resumed = replay(tmp_path / "events.jsonl.gz", endpoint=collector.url, **options)
         stored = [s.message["messageId"] for s in collector.messages()]
 
-    assert failed.stopped == 'the endpoint kept failing (HTTP 500: {"error": "injected fault"})'
+    assert failed.stopped == (
+        "the endpoint kept failing (HTTP 500: "
+        '{"code": "injected_fault", "message": "injected fault", "error": "injected fault"})'
+    )
     assert failed.delivered == 0
     assert resumed.ok
     assert stored == ids

@@ -15,6 +15,9 @@ import respx
 
 from b2b_events import AsyncClient, AsyncHttpTransport, AsyncTransport
 
+# respx answers these clients: the HTTP requests are what the tests check.
+pytestmark = pytest.mark.b2b_events(send=True)
+
 ENDPOINT = "https://events.example.test"
 URL = f"{ENDPOINT}/v1/batch"
 MESSAGES = [b'{"type":"track","event":"A","messageId":"m1"}']

@@ -15,6 +15,9 @@ import respx
 
 from b2b_events import Client, ConfigurationError, Response
 
+# respx answers these clients: the HTTP requests are what the tests check.
+pytestmark = pytest.mark.b2b_events(send=True)
+
 ENV_KEY = "B2B_EVENTS_WRITE_KEY"
 ENV_ENDPOINT = "B2B_EVENTS_ENDPOINT"
 SECRET = "wk_SECRET_do_not_show"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
 import b2b_events
 import b2b_events.analytics
 import b2b_events.events
+import b2b_events.integrations
 
 
 def test_top_level_public_names_are_pinned() -> None:
@@ -25,12 +28,14 @@ def test_top_level_public_names_are_pinned() -> None:
         "Event",
         "EventLogTransport",
         "HttpTransport",
+        "Identity",
         "InvalidEventError",
         "LogLine",
         "MessageTooLargeError",
         "Problem",
         "ReplayReport",
         "Response",
+        "Scope",
         "Tracker",
         "TrackingPlan",
         "TrackingPlanError",
@@ -38,6 +43,7 @@ def test_top_level_public_names_are_pinned() -> None:
         "__version__",
         "alias",
         "close",
+        "current_identity",
         "default_client",
         "flush",
         "group",
@@ -46,6 +52,7 @@ def test_top_level_public_names_are_pinned() -> None:
         "page",
         "read_event_log",
         "replay",
+        "scope",
         "screen",
         "track",
         "validate",
@@ -130,7 +137,36 @@ def test_analytics_drop_in_public_names_are_pinned() -> None:
     ]
 
 
-@pytest.mark.parametrize("module_name", ["b2b_events", "b2b_events.events", "b2b_events.analytics"])
+def test_integrations_public_names_are_pinned() -> None:
+    assert sorted(b2b_events.integrations.__all__) == [
+        "ASGIMiddleware",
+        "RequestInfo",
+        "WSGIMiddleware",
+        "request_context",
+    ]
+
+
+def test_integrations_import_no_web_framework() -> None:
+    code = (
+        "import sys, b2b_events.integrations; "
+        "print(sorted({'fastapi', 'starlette', 'flask', 'werkzeug', 'django'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+PUBLIC_MODULES = [
+    "b2b_events",
+    "b2b_events.analytics",
+    "b2b_events.events",
+    "b2b_events.integrations",
+]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_public_names_are_listed_once(module_name: str) -> None:
     names = importlib.import_module(module_name).__all__
 
@@ -139,9 +175,11 @@ def test_public_names_are_listed_once(module_name: str) -> None:
 
 @pytest.mark.parametrize(
     ("module_name", "name"),
-    [("b2b_events", name) for name in b2b_events.__all__]
-    + [("b2b_events.events", name) for name in b2b_events.events.__all__]
-    + [("b2b_events.analytics", name) for name in b2b_events.analytics.__all__],
+    [
+        (module_name, name)
+        for module_name in PUBLIC_MODULES
+        for name in importlib.import_module(module_name).__all__
+    ],
 )
 def test_every_public_name_is_importable(module_name: str, name: str) -> None:
     namespace: dict[str, object] = {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .._public import publish as _publish
 from ._client import Client, DeliveryError, ErrorHook, Sent
 
 __all__ = [
@@ -146,3 +147,6 @@ def shutdown() -> None:
     """``flush()``, then ``join()``."""
     _proxy().flush()
     _proxy().join()
+
+
+_publish(globals())

@@ -25,7 +25,7 @@ class Fault:
 class Faults:
     """Thread-safe fault settings of a running collector.
 
-    Example:
+    Examples:
         >>> faults = Faults()
         >>> faults.fail_next(2, status=503)
         >>> faults.take()

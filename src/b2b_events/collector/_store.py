@@ -1,8 +1,10 @@
 """Where the collector keeps what arrived: in memory, or in SQLite (WAL) with ``--db``.
 
-Each row keeps the raw message as received, when it arrived (``receivedAt``) and the
-spec violations found in it. ``export_jsonl`` writes the messages back out as an
-event log (one message per line, ``receivedAt`` added): valid input for replay.
+Each row keeps the raw message as received, when it arrived (``receivedAt``), the
+client's ``sentAt`` and the spec violations found in it. ``to_log_line`` writes a
+message back out as Segment's archives hold it, with what Segment's pipeline adds
+(``receivedAt``, ``sentAt``, ``originalTimestamp`` and the corrected ``timestamp``):
+valid input for replay.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["MemoryStore", "SqliteStore", "Store", "StoredMessage"]
+__all__ = ["MemoryStore", "SqliteStore", "Store", "StoredMessage", "corrected_timestamp"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,14 @@ class StoredMessage:
         message: The message exactly as it arrived (a wire dict).
         received_at: When it arrived, ISO-8601 UTC (``receivedAt``).
         violations: The spec violations found, as ``path: reason``; empty when valid.
+        sent_at: The client's ``sentAt``: the message's own, else its batch's;
+            None when the client sent none.
     """
 
     message: dict[str, Any]
     received_at: str
     violations: tuple[str, ...] = field(default=())
+    sent_at: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,9 +50,64 @@ class StoredMessage:
         name = _name(self.message)
         return name if name is not None else str(self.message.get("type", "?"))
 
+    @property
+    def original_timestamp(self) -> str | None:
+        """The client's ``timestamp`` as it sent it (Segment's ``originalTimestamp``)."""
+        return _text(self.message.get("timestamp"))
+
+    @property
+    def timestamp(self) -> str:
+        """The ``timestamp`` corrected for the client's clock skew (see ``corrected_timestamp``)."""
+        return corrected_timestamp(self.received_at, self.sent_at, self.original_timestamp)
+
+    def server_fields(self) -> dict[str, Any]:
+        """What Segment's pipeline adds, as a dict of wire fields.
+
+        ``receivedAt``, ``sentAt`` and ``originalTimestamp`` (these two when the
+        client sent them), and the corrected ``timestamp``.
+        """
+        added: dict[str, Any] = {"receivedAt": self.received_at}
+        if self.sent_at is not None:
+            added["sentAt"] = self.sent_at
+        if self.original_timestamp is not None:
+            added["originalTimestamp"] = self.original_timestamp
+        added["timestamp"] = self.timestamp
+        return added
+
     def to_log_line(self) -> dict[str, Any]:
-        """The message with ``receivedAt``, as an event-log (JSONL) line holds it."""
-        return {**self.message, "receivedAt": self.received_at}
+        """The message as Segment's archives hold it: with ``server_fields()`` added."""
+        return {**self.message, **self.server_fields()}
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def corrected_timestamp(received_at: str, sent_at: str | None, original: str | None) -> str:
+    """Segment's clock-skew correction: ``receivedAt - (sentAt - originalTimestamp)``.
+
+    Without a client ``timestamp`` the message happened when it arrived
+    (``receivedAt``); without a ``sentAt`` (or with one that is not a date-time)
+    nothing can be corrected and the client's ``timestamp`` stands. A date-time
+    without an offset is read as UTC.
+    See https://segment.com/docs/connections/spec/common/#timestamps
+    """
+    if original is None:
+        return received_at
+    received, sent, happened = _instant(received_at), _instant(sent_at), _instant(original)
+    if received is None or sent is None or happened is None:
+        return original
+    try:
+        fixed = (received - (sent - happened)).astimezone(timezone.utc)
+    except OverflowError:  # a sentAt in year 1 or 9999: no correction makes sense
+        return original
+    return fixed.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _name(message: dict[str, Any]) -> str | None:
@@ -62,9 +124,15 @@ def _groups(message: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def _matches(
-    stored: StoredMessage, event: str | None, user_id: str | None, group_id: str | None
+    stored: StoredMessage,
+    event: str | None,
+    user_id: str | None,
+    group_id: str | None,
+    valid: bool | None,
 ) -> bool:
     message = stored.message
+    if valid is not None and stored.ok != valid:
+        return False
     if event is not None and _name(message) != event:
         return False
     if user_id is not None and message.get("userId") != user_id:
@@ -93,6 +161,7 @@ class Store(Protocol):
         event: str | None = None,
         user_id: str | None = None,
         group_id: str | None = None,
+        valid: bool | None = None,
         limit: int | None = None,
     ) -> list[StoredMessage]:
         """Messages in arrival order, filtered; ``limit`` keeps the latest ones."""
@@ -100,6 +169,10 @@ class Store(Protocol):
 
     def count(self) -> int:
         """How many messages are stored."""
+        ...
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per event name (or type), in order of first arrival: (received, valid)."""
         ...
 
     def close(self) -> None:
@@ -126,17 +199,28 @@ class MemoryStore:
         event: str | None = None,
         user_id: str | None = None,
         group_id: str | None = None,
+        valid: bool | None = None,
         limit: int | None = None,
     ) -> list[StoredMessage]:
         """Messages in arrival order, filtered; ``limit`` keeps the latest ones."""
         with self._lock:
-            found = [m for m in self._messages if _matches(m, event, user_id, group_id)]
+            found = [m for m in self._messages if _matches(m, event, user_id, group_id, valid)]
         return _latest(found, limit)
 
     def count(self) -> int:
         """How many messages are stored."""
         with self._lock:
             return len(self._messages)
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per event name (or type), in order of first arrival: (received, valid)."""
+        received: Counter[str] = Counter()
+        valid: Counter[str] = Counter()
+        with self._lock:
+            for stored in self._messages:
+                received[stored.event] += 1
+                valid[stored.event] += stored.ok
+        return {name: (count, valid[name]) for name, count in received.items()}
 
     def close(self) -> None:
         """Nothing to release."""
@@ -152,7 +236,8 @@ CREATE TABLE IF NOT EXISTS messages (
     user_id     TEXT,
     group_id    TEXT,
     message     TEXT NOT NULL,
-    violations  TEXT NOT NULL
+    violations  TEXT NOT NULL,
+    sent_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_event ON messages (event);
 """
@@ -172,6 +257,9 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "sent_at" not in columns:  # a database from before sentAt was kept
+            self._db.execute("ALTER TABLE messages ADD COLUMN sent_at TEXT")
 
     def add(self, messages: Sequence[StoredMessage]) -> None:
         """Insert ``messages`` in one transaction."""
@@ -190,6 +278,7 @@ class SqliteStore:
                     _text(group if group is not None else m.get("groupId")),
                     json.dumps(m, separators=(",", ":")),
                     json.dumps(list(stored.violations)),
+                    stored.sent_at,
                 )
             )
         with self._lock:
@@ -197,7 +286,7 @@ class SqliteStore:
             try:
                 self._db.executemany(
                     "INSERT INTO messages (received_at, message_id, type, event, user_id,"
-                    " group_id, message, violations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " group_id, message, violations, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except BaseException:
@@ -211,6 +300,7 @@ class SqliteStore:
         event: str | None = None,
         user_id: str | None = None,
         group_id: str | None = None,
+        valid: bool | None = None,
         limit: int | None = None,
     ) -> list[StoredMessage]:
         """Messages in arrival order, filtered; ``limit`` keeps the latest ones."""
@@ -221,16 +311,18 @@ class SqliteStore:
         if user_id is not None:
             where.append("user_id = ?")
             args.append(user_id)
+        if valid is not None:
+            where.append("violations = '[]'" if valid else "violations != '[]'")
         if group_id is not None:  # its column holds one of the two: the rest by text, checked below
             where.append("(group_id = ? OR instr(message, ?) > 0)")
             args += [group_id, json.dumps(group_id)]
-        sql = "SELECT message, received_at, violations FROM messages"
+        sql = f"SELECT {_COLUMNS} FROM messages"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        found = [StoredMessage(json.loads(m), r, tuple(json.loads(v))) for m, r, v in rows]
+        found = [_row(*row) for row in rows]
         if group_id is not None:
             found = [m for m in found if group_id in _groups(m.message)]
         return _latest(found, limit)
@@ -240,6 +332,15 @@ class SqliteStore:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
         return int(n)
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per event name (or type), in order of first arrival: (received, valid)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT coalesce(event, type, '?'), COUNT(*), SUM(violations = '[]') FROM messages"
+                " GROUP BY 1 ORDER BY MIN(id)"
+            ).fetchall()
+        return {name: (int(count), int(valid)) for name, count, valid in rows}
 
     def close(self) -> None:
         """Close the database."""
@@ -251,13 +352,20 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_COLUMNS = "message, received_at, violations, sent_at"
+
+
+def _row(message: str, received_at: str, violations: str, sent_at: str | None) -> StoredMessage:
+    return StoredMessage(json.loads(message), received_at, tuple(json.loads(violations)), sent_at)
+
+
 def iter_sqlite(path: str | Path) -> Iterator[StoredMessage]:
     """Read every stored message of a collector database, in arrival order."""
     db = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
     try:
-        for message, received_at, violations in db.execute(
-            "SELECT message, received_at, violations FROM messages ORDER BY id"
-        ):
-            yield StoredMessage(json.loads(message), received_at, tuple(json.loads(violations)))
+        columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        selected = _COLUMNS if "sent_at" in columns else _COLUMNS.replace("sent_at", "NULL")
+        for row in db.execute(f"SELECT {selected} FROM messages ORDER BY id"):
+            yield _row(*row)
     finally:
         db.close()

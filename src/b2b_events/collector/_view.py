@@ -1,4 +1,4 @@
-"""The live view: one line per message on stdout, as it arrives."""
+"""The terminal's live view: one line per message (or refused request) on stdout, as it arrives."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import threading
 from datetime import datetime
 from typing import TextIO
 
+from ._refusals import Refusal
 from ._store import StoredMessage
 
-__all__ = ["LiveView", "format_line"]
+__all__ = ["LiveView", "format_line", "format_refusal"]
 
 
 def format_line(stored: StoredMessage) -> str:
@@ -25,8 +26,15 @@ def format_line(stored: StoredMessage) -> str:
     return f"{clock}  {stored.event:<21} user={user}  group={group or '-'}  {verdict}"
 
 
+def format_refusal(refusal: Refusal) -> str:
+    """``12:00:01  REFUSED 401 POST /v1/batch from 127.0.0.1: missing or wrong write key``."""
+    clock = refusal.received_at[11:19]
+    where = f"{refusal.method} {refusal.path} from {refusal.client}"
+    return f"{clock}  REFUSED {refusal.status} {where}: {refusal.message}"
+
+
 class LiveView:
-    """Prints each message's line to ``out``; thread-safe."""
+    """Prints each message's (or refusal's) line to ``out``; thread-safe."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         """Print to ``out`` (default: stdout)."""
@@ -35,9 +43,16 @@ class LiveView:
 
     def __call__(self, stored: StoredMessage) -> None:
         """Print one message's line."""
+        self._print(format_line(stored))
+
+    def refused(self, refusal: Refusal) -> None:
+        """Print one refused request's line."""
+        self._print(format_refusal(refusal))
+
+    def _print(self, line: str) -> None:
         out = self._out or sys.stdout
         with self._lock:
-            out.write(format_line(stored) + "\n")
+            out.write(line + "\n")
             out.flush()
 
 

@@ -1,12 +1,13 @@
 """The B2B SaaS spec as typed messages: models, ``validate()`` and JSON Schema.
 
-Most code builds messages with :class:`b2b_events.Tracker` (or ``client.track``);
+Most code builds messages with [`b2b_events.Tracker`][b2b_events.Tracker] (or ``client.track``);
 this package is for reading them: ``validate()`` a wire dict from a log, a test
 or another service, and export the rules as JSON Schema or a tracking plan.
 """
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._b2b import (
     SPEC_EVENTS,
     AccountAddedUser,
@@ -83,3 +84,5 @@ __all__ = [
     "tracking_plan",
     "validate",
 ]
+
+_publish(globals())

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from .._exceptions import InvalidEventError, Problem
+from .._scope import Identity, merge_context, open_scope
 from .._version import __version__
 from ._b2b import (
     SPEC_EVENTS,
@@ -40,8 +41,8 @@ from ._b2b import (
 from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
 from ._common import Context, Library, Message, new_message_id, now
 from ._custom import Event
-from ._errors import invalid_event_error
-from ._validate import VALIDATORS, AnyMessage
+from ._errors import CONTAINERS, depth_error, invalid_event_error
+from ._validate import AnyMessage
 from ._values import jsonify_message
 
 __all__ = ["LIBRARY", "Sink", "Tracker"]
@@ -70,6 +71,22 @@ class _ContextModels(dict[type[Message], type[Context]]):
 _CONTEXT_MODEL: dict[type[Message], type[Context]] = _ContextModels()
 """Each message class -> the model of its ``context`` (``B2BContext`` for the ten)."""
 
+
+class _ModelValidators(dict[type[Message], Callable[[Any], Any]]):
+    """The model's own validator of each message class, looked up on first use."""
+
+    def __missing__(self, cls: type[Message]) -> Callable[[Any], Any]:
+        validate = self[cls] = cls.__pydantic_validator__.validate_python
+        return validate
+
+
+_VALIDATE: dict[type[Message], Callable[[Any], Any]] = _ModelValidators()
+"""Each message class -> its model's validator: ``VALIDATORS`` without the nesting walk.
+
+``validate()`` walks every message for ``MAX_DEPTH`` (``depth_checked``); a
+builder only when an object the caller gave holds an object or array (``_nests``).
+"""
+
 _SPEC: dict[type[Message], tuple[str, tuple[str, ...]]] = {
     cls: (name, tuple(cls.model_fields["properties"].annotation.semantic))  # type: ignore[union-attr]
     for name, cls in SPEC_EVENTS.items()
@@ -85,6 +102,7 @@ class Tracker:
 
     - ``user_id`` / ``anonymous_id``: who did it; at least one is required.
     - ``group_id``: the account (``context.groupId``); required for the ten events.
+      Inside ``b2b_events.scope(...)``, ids left out come from the scope.
     - ``properties``: custom properties next to the semantic ones (JSON values);
       a key may not repeat a keyword argument.
     - ``context``: extra context (``ip``, ``locale``, ...); ``library`` is set for you.
@@ -94,7 +112,7 @@ class Tracker:
 
     Arguments left as ``None`` are left out of the message.
 
-    Example:
+    Examples:
         >>> sent = []
         >>> track = Tracker(sink=sent.append)
         >>> msg = track.signed_up(user_id="u_1", group_id="acct_123", email="p@example.com")
@@ -134,7 +152,11 @@ class Tracker:
     def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
         """Validate the caller's ``data`` as ``cls``, hand the message to the sink (one exit)."""
         try:
-            message: M = VALIDATORS[cls](data)
+            if _nests(data):  # rare: only then is the nesting measured (MAX_DEPTH)
+                too_deep = depth_error(data)
+                if too_deep is not None:
+                    raise too_deep
+            message: M = _VALIDATE[cls](data)
         except ValidationError as exc:
             converted = jsonify_message(data)  # dates, Decimal, UUID: off the hot path
             if converted is not None:
@@ -185,35 +207,46 @@ class Tracker:
         *,
         context_group: bool = True,
     ) -> dict[str, Any]:
-        """The fields every message has, from the builder's arguments: only what was given.
+        """The fields every message has, from the builder's arguments and the open scope.
 
-        ``messageId`` and ``timestamp`` are left to the model's defaults when not
-        given (a new UUID4, now), which are not validated again.
+        Only what was given (or the scope gives): ``messageId`` and ``timestamp``
+        are left to the model's defaults when not given (a new UUID4, now), which
+        are not validated again. ``context_group=False`` is for a call whose
+        ``group_id`` is its own top-level ``groupId`` (``group``), not
+        ``context.groupId``.
         """
-        group_id = args.get("group_id") if context_group else None
+        user_id, anonymous_id = args["user_id"], args["anonymous_id"]
+        group_id = args.get("group_id")
         ctx: dict[str, Any] | Context
         context = args["context"]
         if context is not None and type(context) is not dict:
             context = _object(context, "context", problems)
+        scoped = open_scope()  # the one lookup of the scope (issue #22); None outside any
+        if scoped is not None:
+            user_id, anonymous_id, group_id, context = _completed(
+                scoped, args, context, context_group=context_group
+            )
         if context:
             given = context.get("groupId")
-            if given is not None and group_id is not None and given != group_id:
+            if context_group and given is not None and group_id is not None and given != group_id:
                 problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
-            if group_id is not None:
+            if context_group and group_id is not None:
                 ctx["groupId"] = group_id
         else:
-            ctx = _context(_CONTEXT_MODEL[cls], group_id)
+            ctx = _context(_CONTEXT_MODEL[cls], group_id if context_group else None)
         data: dict[str, Any] = {"context": ctx}
+        if group_id is not None and not context_group:
+            data["groupId"] = group_id
         if args["message_id"] is not None:
             data["messageId"] = args["message_id"]
         if args["timestamp"] is not None:
             data["timestamp"] = args["timestamp"]
-        if args["user_id"] is not None:
-            data["userId"] = args["user_id"]
-        if args["anonymous_id"] is not None:
-            data["anonymousId"] = args["anonymous_id"]
+        if user_id is not None:
+            data["userId"] = user_id
+        if anonymous_id is not None:
+            data["anonymousId"] = anonymous_id
         if args["integrations"] is not None:
             data["integrations"] = args["integrations"]
         return data
@@ -223,7 +256,7 @@ class Tracker:
     def account_created(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         account_name: str,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -239,7 +272,7 @@ class Tracker:
     def account_deleted(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         account_name: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -255,7 +288,7 @@ class Tracker:
     def signed_up(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         type: str | None = None,
@@ -277,7 +310,7 @@ class Tracker:
     def signed_in(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         username: str | None = None,
@@ -293,7 +326,7 @@ class Tracker:
     def signed_out(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         username: str | None = None,
@@ -309,7 +342,7 @@ class Tracker:
     def invite_sent(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         invitee_email: str,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -328,7 +361,7 @@ class Tracker:
     def account_added_user(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         role: str | None = None,
@@ -344,7 +377,7 @@ class Tracker:
     def account_removed_user(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         properties: JsonMap | None = None,
@@ -359,7 +392,7 @@ class Tracker:
     def trial_started(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         trial_start_date: date | datetime | str,
         trial_end_date: date | datetime | str,
         trial_plan_name: str,
@@ -377,7 +410,7 @@ class Tracker:
     def trial_ended(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         trial_start_date: date | datetime | str,
         trial_end_date: date | datetime | str,
         trial_plan_name: str,
@@ -501,7 +534,7 @@ class Tracker:
     def group(
         self,
         *,
-        group_id: str,
+        group_id: str | None = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         traits: JsonMap | None = None,
@@ -517,7 +550,6 @@ class Tracker:
         """
         problems: list[Problem] = []
         data = self._envelope(Group, locals(), problems, context_group=False)
-        data["groupId"] = group_id
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Group, data, "group", problems)
@@ -563,14 +595,17 @@ class Tracker:
     def alias(
         self,
         *,
-        user_id: str,
         previous_id: str,
+        user_id: str | None = None,
         context: JsonMap | None = None,
         integrations: JsonMap | None = None,
         timestamp: datetime | None = None,
         message_id: str | None = None,
     ) -> Alias:
-        """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``."""
+        """Send ``alias``: the user known as ``previous_id`` (often anonymous) is ``user_id``.
+
+        ``user_id`` may come from an open ``scope``; it is required either way.
+        """
         problems: list[Problem] = []
         data = self._envelope(Alias, {**locals(), "anonymous_id": None}, problems)
         data["previousId"] = previous_id
@@ -637,6 +672,45 @@ def _made(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(made["context"], Context):  # a shared one (_context): as the wire has it
         made["context"] = made["context"].model_dump(by_alias=True, exclude_none=True)
     return made
+
+
+def _completed(
+    scoped: Identity, args: dict[str, Any], context: Any, *, context_group: bool
+) -> tuple[Any, Any, Any, Any]:
+    """The call's ids and context with what it left out taken from the open scope.
+
+    Each id the call gives wins; a call without a ``group_id`` parameter gets no
+    group, nor one whose own context names the account. The scope's context is
+    merged under the call's.
+    """
+    user_id, anonymous_id, group_id = args["user_id"], args["anonymous_id"], args.get("group_id")
+    if user_id is None:
+        user_id = scoped.user_id
+    if anonymous_id is None:
+        anonymous_id = scoped.anonymous_id
+    named = context_group and context and context.get("groupId") is not None
+    if group_id is None and "group_id" in args and not named:
+        group_id = scoped.group_id
+    if scoped.context:
+        context = merge_context(scoped.context, context)
+    return user_id, anonymous_id, group_id, context
+
+
+def _nests(data: dict[str, Any]) -> bool:
+    """Whether an object or array the caller gave holds another: then the nesting is measured.
+
+    Most calls give flat properties and context; each is passed over in one
+    C-level scan of its values' types. ``context.library`` is the library's own.
+    """
+    for value in data.values():
+        kind = type(value)
+        if kind is list:
+            return True
+        if kind is dict and not CONTAINERS.isdisjoint(map(type, value.values())):
+            for item in value.values():
+                if item is not LIBRARY and type(item) in CONTAINERS:
+                    return True
+    return False
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:

@@ -347,7 +347,7 @@ class Message(_Wire):
     def to_wire(self) -> dict[str, Any]:
         """Return the message as it goes on the wire: camelCase envelope, no ``None`` values.
 
-        Example:
+        Examples:
             >>> msg.to_wire()["context"]["groupId"]  # doctest: +SKIP
             'acct_123'
         """

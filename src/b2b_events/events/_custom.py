@@ -29,7 +29,7 @@ from ._b2b import SPEC_EVENTS, B2BEvent, _is_date_only
 from ._calls import TrackMessage
 from ._common import Properties, Timestamp, rule_error
 from ._errors import problems_from
-from ._validate import VALIDATORS
+from ._validate import VALIDATORS, depth_checked
 
 if TYPE_CHECKING:
     from pydantic.config import JsonDict
@@ -144,7 +144,7 @@ class Event(Properties):
                     properties=(cls, Field(default_factory=dict, validate_default=True)),
                 ),
             )
-            VALIDATORS[message] = message.__pydantic_validator__.validate_python
+            VALIDATORS[message] = depth_checked(message.__pydantic_validator__.validate_python)
         return message
 
     def __init__(self, /, **data: Any) -> None:

@@ -8,12 +8,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from .._exceptions import InvalidEventError, Problem
+from .._wire import MAX_DEPTH
 from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
 
-__all__ = ["invalid_event_error", "message_name", "problems_from"]
+__all__ = ["CONTAINERS", "depth_error", "invalid_event_error", "message_name", "problems_from"]
 
 _ISO_DATETIME = "must be an ISO-8601 date-time such as 2026-11-22T10:00:00.000Z"
 _NAIVE = (
@@ -61,7 +62,55 @@ def _reason(err: ErrorDetails) -> str:
     return str(err["msg"])
 
 
-_MAX_DEPTH = 200
+CONTAINERS = frozenset((dict, list))
+"""The types that nest: JSON objects and arrays, as the readers hand them over."""
+
+
+def _too_deep(container: Any, levels_left: int) -> list[Any] | None:
+    """The keys below ``container`` to where objects and arrays nest past ``levels_left``.
+
+    None when they do not: the common case. A container holding only scalars
+    (most of them) is passed over in one C-level scan of its values' types.
+    """
+    values = container.values() if type(container) is dict else container
+    if CONTAINERS.isdisjoint(map(type, values)):
+        return None
+    items = container.items() if type(container) is dict else enumerate(container)
+    for key, item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            if levels_left == 0:
+                return [key]
+            below = _too_deep(item, levels_left - 1)
+            if below is not None:
+                return [key, *below]
+    return None
+
+
+def depth_error(payload: Any) -> ValidationError | None:
+    """The error of a message nested past ``MAX_DEPTH``, at the path where it does (or None).
+
+    One limit for every reader of a message: the builders, ``validate()`` and so the
+    collector, whose JSON parser could not read much deeper. A value that contains
+    itself is said to be cyclic.
+    """
+    keys = _too_deep(payload, MAX_DEPTH - 1) if type(payload) is dict else None
+    if keys is None:
+        return None
+    reason = f"nested too deeply (over {MAX_DEPTH} levels)"
+    node, seen = payload, {id(payload)}
+    for index, key in enumerate(keys):
+        node = node[key]
+        if id(node) in seen:
+            keys, reason = keys[: index + 1], "a cyclic reference (it contains itself)"
+            break
+        seen.add(id(node))
+    detail: InitErrorDetails = {
+        "type": PydanticCustomError("b2b_rule", "{reason}", {"field": "", "reason": reason}),
+        "loc": tuple(str(key) for key in keys),
+        "input": payload,
+    }
+    return ValidationError.from_exception_data("message", [detail])
 
 
 def _json_problem(
@@ -76,8 +125,8 @@ def _json_problem(
         return path, _NOT_JSON.format(type(value).__name__) + _hint(value)
     if id(value) in ancestors:
         return path, "a cyclic reference (it contains itself)"
-    if len(ancestors) >= _MAX_DEPTH:
-        return path, f"nested too deeply (over {_MAX_DEPTH} levels)"
+    if len(ancestors) >= MAX_DEPTH:
+        return path, f"nested too deeply (over {MAX_DEPTH} levels)"
     inside = ancestors | {id(value)}
     items = enumerate(value) if isinstance(value, list) else value.items()
     for key, item in items:

@@ -23,7 +23,7 @@ from ._b2b import (
 )
 from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
-from ._errors import invalid_event_error, message_name
+from ._errors import depth_error, invalid_event_error, message_name
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
@@ -84,8 +84,22 @@ _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
     **CALLS,
 }
+
+
+def depth_checked(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``validator``, after the one nesting limit (``MAX_DEPTH``) every reader applies."""
+
+    def checked(payload: Any) -> Any:
+        error = depth_error(payload)
+        if error is not None:
+            raise error
+        return validator(payload)
+
+    return checked
+
+
 VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
-    cls: cls.__pydantic_validator__.validate_python for cls in _CLASSES.values()
+    cls: depth_checked(cls.__pydantic_validator__.validate_python) for cls in _CLASSES.values()
 }
 """Each message class -> its model's validation: builders, ``validate`` and plans use it."""
 _MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
@@ -133,7 +147,7 @@ def validate(
     Raises:
         InvalidEventError: Naming the event and listing every problem.
 
-    Example:
+    Examples:
         >>> validate({"type": "track", "event": "Signed In", "userId": "u_1",
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'

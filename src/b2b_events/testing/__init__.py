@@ -1,9 +1,11 @@
 """Test helpers for code that tracks with b2b-events: capture, validate, assert.
 
-Under pytest, use the ``b2b_events_capture`` fixture (our plugin is registered
-on install): for each test it routes ``b2b_events.track`` and every ``Client``
-the test creates into memory, validates each message against the spec, and
-offers the assertion helpers of :class:`Capture`::
+Under pytest our plugin (registered on install) keeps every client of the test
+process from sending over HTTP: their events go to the running test's
+``b2b_events_capture`` fixture, or are held and listed at the end of the run
+for tests that did not request it (``@pytest.mark.b2b_events(send=True)`` lets
+a test send for real). The fixture validates each message against the spec and
+offers the assertion helpers of ``Capture``:
 
     def test_signup_tracks_account(b2b_events_capture):
         signup(user_id="u_1", account_id="acct_1", email="a@b.co")
@@ -11,7 +13,9 @@ offers the assertion helpers of :class:`Capture`::
             "Signed Up", user_id="u_1", group_id="acct_1", properties={"email": "a@b.co"}
         )
 
-``@pytest.mark.b2b_events(strict=False, spec_only=True)`` configures it.
+``@pytest.mark.b2b_events(strict=False, spec_only=True)`` configures it; the
+builders still raise ``InvalidEventError`` at the call site whatever ``strict``
+says.
 
 Without pytest, ``with capture() as cap:`` does the same for a block;
 ``Capture().transport`` is a ``Transport`` that records; ``assert_valid`` checks
@@ -21,6 +25,7 @@ Segment-compatible sender. This package does not import pytest.
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._batch import InvalidBatchError, assert_valid, validate_batch
 from ._capture import Capture, CapturingTransport, Messages, Violation, capture
 
@@ -34,3 +39,5 @@ __all__ = [
     "capture",
     "validate_batch",
 ]
+
+_publish(globals())

@@ -93,7 +93,7 @@ def assert_valid(payload: Payload, *, spec_only: bool = False) -> AnyMessage:
     Raises:
         AssertionError: Naming the event and listing every problem, one per line.
 
-    Example:
+    Examples:
         >>> assert_valid({"type": "track", "event": "Signed In", "userId": "u_1",
         ...               "context": {"groupId": "acct_1"}}).name
         'Signed In'

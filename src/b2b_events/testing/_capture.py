@@ -2,25 +2,25 @@
 
 ``Capture`` holds every message sent through its ``CapturingTransport`` and checks
 each one against the spec as it arrives. ``capture()`` routes the default client
-(``b2b_events.track``) and every ``Client`` created meanwhile into one, through
-``override_transport``: nothing leaves the process. The pytest fixture
-``b2b_events_capture`` is ``capture()`` for the length of a test.
+(``b2b_events.track``) and every client that would send over HTTP, whenever it
+was created, into one, through ``override_transport``: nothing leaves the
+process. The pytest fixture ``b2b_events_capture`` is ``capture()`` for the
+length of a test.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .. import _default
-from .._client import Client, override_transport
+from .._callsite import caller, describe_site
+from .._client import Client, _BaseClient, override_transport
 from .._exceptions import InvalidEventError, Problem
 from .._transport import Response
 from ..events import validate
@@ -29,11 +29,15 @@ from ._assertions import Query, compact, jsonable, listing, name_of, summary
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
 
-__all__ = ["Capture", "CapturingTransport", "Messages", "Violation", "capture", "routed"]
-
-# Frames skipped when looking for the line that tracked a message: ours, and the
-# retry library between the engine and the transport.
-_LIBRARY_MODULES = ("b2b_events", "tenacity")
+__all__ = [
+    "Capture",
+    "CapturingTransport",
+    "Messages",
+    "Violation",
+    "capture",
+    "routed",
+    "sender_of",
+]
 
 _STRICT_HINT = (
     "Strict mode fails on invalid messages; with strict=False "
@@ -53,15 +57,22 @@ class Violation:
         call_site: Where it was tracked (``path:line in function``), known when
             it was sent from the thread that tracked it (always, under
             ``capture()``); otherwise None.
+        sender: The client that sent it and where that client was created
+            (``b2b_events.Client for https://api.segment.io, created at
+            app.py:3 in <module>``), for a client that would have sent over
+            HTTP; otherwise None.
     """
 
     message: dict[str, Any]
     error: InvalidEventError
     call_site: str | None = None
+    sender: str | None = None
 
     def __str__(self) -> str:
         where = f", tracked at {self.call_site}" if self.call_site else ""
         lines = [f"{self.error.event}{where}"]
+        if self.sender:
+            lines.append(f"    sent by {self.sender}")
         lines += [f"    {problem}" for problem in self.error.problems]
         lines.append(f"    message: {compact(self.message)}")
         return "\n".join(lines)
@@ -76,7 +87,10 @@ class CapturingTransport:
 
     Attributes:
         capture: Where the messages go.
+        write_key_optional: True: under ``capture()``, clients need no write key.
     """
+
+    write_key_optional = True
 
     def __init__(self, capture: Capture) -> None:
         """Create a transport that records into ``capture``."""
@@ -84,18 +98,28 @@ class CapturingTransport:
 
     def send(self, messages: Sequence[bytes]) -> Response:
         """Record each message (validating it); always succeeds."""
-        site = _call_site(sys._getframe(1))
+        site = describe_site(caller(sys._getframe(1)))
         for data in messages:
             self.capture.record(data, call_site=site)
         return Response(200)
 
-    def record_invalid(self, error: InvalidEventError, data: Mapping[str, Any]) -> None:
+    def send_from(self, client: _BaseClient, messages: Sequence[bytes]) -> Response:
+        """Record each message of an HTTP client routed here, naming that client."""
+        site = describe_site(caller(sys._getframe(1)))
+        for data in messages:
+            self.capture._record(data, site, sender_of(client))
+        return Response(200)
+
+    def record_invalid(
+        self, error: InvalidEventError, data: Mapping[str, Any], client: _BaseClient
+    ) -> None:
         """Keep a violation that a client with ``on_invalid="drop"`` dropped instead of sending.
 
         Under ``capture()`` such clients report here, so the test still fails
         with the reason rather than with a puzzling "not tracked".
         """
-        self.capture._add_violation(jsonable(data), error, _call_site(sys._getframe(1)))
+        site = describe_site(caller(sys._getframe(1)))
+        self.capture._add_violation(Violation(jsonable(data), error, site, sender_of(client)))
 
     def close(self) -> None:
         """Nothing to release; the capture keeps its messages."""
@@ -135,7 +159,7 @@ class Capture:
     (``"identify"``, ``"group"``); ``group_id`` is ``context.groupId``, or the
     ``groupId`` of a group call.
 
-    Example:
+    Examples:
         >>> cap = Capture()
         >>> client = b2b_events.Client(transport=cap.transport, sync=True)  # doctest: +SKIP
         >>> client.track.signed_in(user_id="u_1", group_id="acct_1")  # doctest: +SKIP
@@ -208,7 +232,12 @@ class Capture:
                 converted to ISO-8601 strings).
             call_site: Where it was tracked; default: the line that called ``record``.
         """
-        site = call_site if call_site is not None else _call_site(sys._getframe(1))
+        site = call_site if call_site is not None else describe_site(caller(sys._getframe(1)))
+        self._record(message, site, None)
+
+    def _record(
+        self, message: bytes | str | Mapping[str, Any], site: str | None, sender: str | None
+    ) -> None:
         decoded, error = _decode(message)
         if error is None:
             try:
@@ -218,13 +247,11 @@ class Capture:
         with self._lock:
             self._messages.append(decoded)
             if error is not None:
-                self._violations.append(Violation(decoded, error, site))
+                self._violations.append(Violation(decoded, error, site, sender))
 
-    def _add_violation(
-        self, message: dict[str, Any], error: InvalidEventError, call_site: str | None
-    ) -> None:
+    def _add_violation(self, violation: Violation) -> None:
         with self._lock:
-            self._violations.append(Violation(message, error, call_site))
+            self._violations.append(violation)
 
     def clear(self) -> None:
         """Forget the messages captured so far (e.g. those of a test's set-up).
@@ -469,30 +496,16 @@ def _decode(
     return decoded, None
 
 
-def _call_site(frame: FrameType | None) -> str | None:
-    """The first caller outside b2b-events: the line that tracked; None on a worker thread."""
-    while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        if module.partition(".")[0] not in _LIBRARY_MODULES:
-            if module == "threading":  # sent by a client's background worker: caller unknown
-                return None
-            code = frame.f_code
-            return f"{_short_path(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
-        frame = frame.f_back
-    return None
-
-
-def _short_path(path: str) -> str:
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive, on Windows
-        return path
-    return path if relative.startswith("..") else relative
+def sender_of(client: _BaseClient) -> str:
+    """``b2b_events.Client for <endpoint>, created at app.py:3 in <module>``."""
+    name = f"b2b_events.{type(client).__name__} for {client._endpoint or 'a custom transport'}"
+    site = describe_site(client._created_at)
+    return f"{name}, created at {site}" if site else name
 
 
 @contextmanager
 def routed(cap: Capture) -> Iterator[Capture]:
-    """Route every new client and the default client into ``cap`` for the block.
+    """Route every HTTP client and the default client into ``cap`` for the block.
 
     The previous default client is put back afterwards, untouched; the captured
     default client (or one ``init()`` made meanwhile) is closed.
@@ -516,10 +529,11 @@ def capture(
     """Capture, in memory, every message tracked in the block; nothing is sent.
 
     For the duration of the block, the default client (``b2b_events.init`` and
-    ``b2b_events.track``) is a captured one, and every ``Client`` created
-    without its own ``transport=`` sends synchronously into the capture and
-    needs no write key. Afterwards the previous default client is back. Clients
-    created before the block are not captured.
+    ``b2b_events.track``) is a captured one, and every client that would send
+    over HTTP (``Client`` or ``AsyncClient``, created before or during the
+    block, without a ``transport=`` of its own) hands each event to the
+    capture within the call; a client created meanwhile needs no write key.
+    Afterwards the previous default client is back.
 
     Args:
         strict: Fail on messages that break the spec: at the next ``assert_*``
@@ -535,7 +549,7 @@ def capture(
         AssertionError: In strict mode, at the end of the block, if captured
             messages broke the spec and no helper reported them yet.
 
-    Example:
+    Examples:
         >>> with capture() as cap:  # doctest: +SKIP
         ...     b2b_events.track.signed_in(user_id="u_1", group_id="acct_1")
         >>> cap.assert_tracked("Signed In", user_id="u_1")  # doctest: +SKIP

@@ -1,9 +1,16 @@
 """The pytest plugin, registered through the ``pytest11`` entry point.
 
-It adds the ``b2b_events_capture`` fixture, the ``b2b_events`` marker, and the
-plan the capture checks against: the ``b2b_events_plan`` ini option
-(``module:attribute`` or a Segment ``plan.json``) or a ``b2b_events_plan`` fixture
-of your own. This is the only module of the package that imports pytest.
+It adds the ``b2b_events_capture`` fixture and the ``b2b_events`` marker, and
+guards the whole run: from before the first ``conftest.py`` is imported until
+the end of the session, every client that would send over HTTP (created at
+import time, in a fixture, in the test; ``Client``, ``AsyncClient``, the
+default client) hands its events to the running test's capture or, for a test
+that did not request the fixture, to a holder: they are reported at the end of
+the run, and nothing leaves the process. ``@pytest.mark.b2b_events(send=True)``
+lets a test send for real (to the local collector, in an integration test).
+The plan the capture checks against: the ``b2b_events_plan`` ini option
+(``module:attribute`` or a Segment ``plan.json``) or a ``b2b_events_plan``
+fixture of your own. This is the only module of the package that imports pytest.
 
 Invalid messages fail the test in the call phase (a failure, not an error), from
 a ``pytest_runtest_call`` wrapper; those sent during teardown fail the teardown.
@@ -12,24 +19,33 @@ a ``pytest_runtest_call`` wrapper; those sent during teardown fail the teardown.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from .._client import override_transport
 from .._exceptions import TrackingPlanError
 from .._plan import TrackingPlan
+from .._transport import Transport
 from ._capture import Capture, routed
+from ._hold import Held, Holder
 
 __all__ = [
     "b2b_events_capture",
     "b2b_events_plan",
     "pytest_addoption",
     "pytest_configure",
+    "pytest_load_initial_conftests",
     "pytest_runtest_call",
+    "pytest_runtest_protocol",
+    "pytest_runtest_setup",
+    "pytest_terminal_summary",
+    "pytest_unconfigure",
 ]
 
 _MARKER = "b2b_events"
-_OPTIONS = {"strict": True, "spec_only": False}
+_OPTIONS = {"strict": True, "spec_only": False, "send": False}
 _CAPTURE = pytest.StashKey[Capture]()
 
 
@@ -66,14 +82,102 @@ def b2b_events_plan(pytestconfig: pytest.Config) -> TrackingPlan | None:
         raise pytest.UsageError(f"{_PLAN_INI} = {reference}: {exc}") from None
 
 
+@dataclass
+class _Guard:
+    """The session's override, the one it replaced, and what was held per test."""
+
+    previous: Transport | None
+    outside_tests: Holder = field(default_factory=Holder)
+    held: list[tuple[str, list[Held]]] = field(default_factory=list)
+
+
+_GUARD = pytest.StashKey[_Guard]()
+
+
+def _guard(config: pytest.Config) -> _Guard:
+    """Install the session's holder once per run (a nested pytester run gets its own)."""
+    guard = config.stash.get(_GUARD, None)
+    if guard is None:
+        guard = _Guard(previous=None)
+        guard.previous = override_transport(guard.outside_tests)
+        config.stash[_GUARD] = guard
+    return guard
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Guard the clients created (and used) while ``conftest.py`` files are imported."""
+    _guard(early_config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``b2b_events`` marker (``--strict-markers`` friendly)."""
+    """Register the ``b2b_events`` marker (``--strict-markers`` friendly); guard the run."""
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(strict=True, spec_only=False): options of the b2b_events_capture fixture. "
-        "strict=False keeps messages that break the spec in .violations instead of failing "
-        "the test; spec_only=True also counts track events outside the ten B2B SaaS events "
-        "as violations.",
+        f"{_MARKER}(strict=True, spec_only=False, send=False): options of the b2b-events "
+        "plugin. strict=False keeps captured messages that break the spec in .violations "
+        "instead of failing the test (the builders still raise InvalidEventError at the "
+        "call site); spec_only=True also counts track events outside the ten B2B SaaS "
+        "events as violations; send=True lets clients this test does not route into "
+        "b2b_events_capture send for real (integration tests against the local collector).",
+    )
+    _guard(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put back whatever override was there before the run."""
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        override_transport(guard.previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Hold what the test's clients send (set-up, call and teardown), or let it send.
+
+    Events go to the test's ``b2b_events_capture`` while it is active; the
+    rest are held and listed at the end of the run.
+    """
+    guard = _guard(item.config)
+    # The closest marker that says: a module's send=True holds under a test's strict=False.
+    sends = [m.kwargs["send"] for m in item.iter_markers(_MARKER) if "send" in m.kwargs]
+    send = bool(sends) and sends[0] is True
+    holder = Holder()
+    outer = override_transport(None if send else holder)
+    try:
+        return (yield)
+    finally:
+        override_transport(outer)
+        if holder.held:
+            guard.held.append((item.nodeid, holder.held))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail the set-up of a test whose marker has unknown options or non-bool values."""
+    if item.get_closest_marker(_MARKER) is not None:
+        _options(item)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """List the events held instead of sent, by test, with the client that sent each."""
+    guard = config.stash.get(_GUARD, None)
+    if guard is None:
+        return
+    held = list(guard.held)
+    if guard.outside_tests.held:
+        held.insert(0, ("outside any test (import, collection)", guard.outside_tests.held))
+    if not held:
+        return
+    total = sum(len(events) for _, events in held)
+    terminalreporter.section("b2b-events: held, not sent")
+    for where, events in held:
+        terminalreporter.line(f"{where}: {len(events)} event(s)")
+        for event in events:
+            terminalreporter.line(f"    {event}")
+    terminalreporter.line(
+        f"{total} event(s) held in memory; nothing left the process. Request the "
+        "b2b_events_capture fixture to assert on them, or mark the test "
+        f"@pytest.mark.{_MARKER}(send=True) to send for real."
     )
 
 
@@ -84,11 +188,18 @@ def b2b_events_capture(
     """Capture every b2b-events message of the test in memory, and validate each one.
 
     While the test runs, ``b2b_events.init``/``b2b_events.track`` and every
-    ``Client`` the test creates (without its own ``transport=``) send into the
-    capture, synchronously; nothing leaves the process. The previous default
-    client is back afterwards. A message that breaks the spec fails the test,
-    naming the event, where it was tracked and each problem, unless the test
-    is marked ``@pytest.mark.b2b_events(strict=False)``.
+    client that would send over HTTP, wherever and whenever it was created
+    (an app module at import time, a fixture, the test), send into the capture,
+    synchronously; nothing leaves the process. The previous default client is
+    back afterwards. A message that breaks the spec fails the test, naming the
+    event, where it was tracked, the client that sent it and each problem,
+    unless the test is marked ``@pytest.mark.b2b_events(strict=False)``.
+
+    The typed builders (``track.signed_up(...)``) check their arguments at the
+    call site and raise ``InvalidEventError`` there, whatever the marker says:
+    ``strict`` is about messages that reach the capture invalid (from clients
+    with ``on_invalid="drop"``, from ``track.event(...)`` with ``spec_only``,
+    or fed with ``record``).
 
     Example::
 
@@ -96,7 +207,8 @@ def b2b_events_capture(
             signup(user_id="u_1", account_id="acct_1")
             b2b_events_capture.assert_tracked("Signed Up", group_id="acct_1")
     """
-    cap = Capture(**_options(request.node), plan=b2b_events_plan)
+    options = _options(request.node)
+    cap = Capture(strict=options["strict"], spec_only=options["spec_only"], plan=b2b_events_plan)
     with routed(cap):
         request.node.stash[_CAPTURE] = cap
         yield cap

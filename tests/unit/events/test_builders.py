@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import b2b_events
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan, validate
+from b2b_events._wire import MAX_DEPTH
 from b2b_events.events import SPEC_EVENTS, Message, SignedUp, _builders
-from b2b_events.events._validate import VALIDATORS
 
 
 class ReportExported(Event, name="Report Exported", group=True):
@@ -197,13 +198,14 @@ def test_the_builder_hands_the_validator_only_what_the_caller_gave(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[dict[str, Any]] = []
-    model = VALIDATORS[SignedUp]
+    model = SignedUp.__pydantic_validator__.validate_python
 
     def spy(data: dict[str, Any]) -> Any:
         seen.append(data)
         return model(data)
 
-    monkeypatch.setitem(VALIDATORS, SignedUp, spy)  # type: ignore[misc]
+    signed_up: type[Message] = SignedUp
+    monkeypatch.setitem(_builders._VALIDATE, signed_up, spy)
     message = Tracker().signed_up(user_id="u_1", group_id="acct_1", email="p@initech.com")
     assert sorted(seen[0]) == ["context", "properties", "userId"]
     wire = message.to_wire()  # the library's parts, from the model's defaults
@@ -254,3 +256,34 @@ def test_shared_contexts_stay_bounded_however_many_accounts(
     messages = [track.signed_in(user_id="u", group_id=f"acct_{i}") for i in range(10)]
     assert len(_builders._CONTEXTS) <= 3
     assert [m.group_id for m in messages] == [f"acct_{i}" for i in range(10)]
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """An object ``levels`` deep: ``{"a": {"a": ... {}}}``."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("field", ["properties", "context", "integrations"])
+def test_every_object_the_caller_gives_is_held_to_the_nesting_limit(field: str) -> None:
+    # The message is level 1, the field level 2, "deep" level 3: MAX_DEPTH - 2 fit there.
+    fits = {field: {"deep": _nested(MAX_DEPTH - 2)}}
+    Tracker().signed_in(user_id="u", group_id="g", **fits)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError) as raised:
+        Tracker().signed_in(user_id="u", group_id="g", **{field: {"deep": _nested(MAX_DEPTH - 1)}})  # type: ignore[arg-type]
+    ((problem),) = raised.value.problems
+    assert problem.path == f"{field}.deep" + ".a" * (MAX_DEPTH - 2)  # the first level too many
+    assert problem.reason == f"nested too deeply (over {MAX_DEPTH} levels)"
+
+
+def test_traits_and_a_scope_context_are_held_to_the_nesting_limit() -> None:
+    with pytest.raises(InvalidEventError, match=r"traits\.deep\.a"):
+        Tracker().identify(user_id="u", traits={"deep": _nested(MAX_DEPTH - 1)})
+    deep = {"deep": _nested(MAX_DEPTH - 1)}
+    with (
+        b2b_events.scope(user_id="u", group_id="g", context=deep),
+        pytest.raises(InvalidEventError, match=r"context\.deep\.a"),
+    ):
+        Tracker().signed_in()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 import b2b_events
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan
+from b2b_events._wire import MAX_DEPTH
 from b2b_events.events import Date, DateTime, TrackMessage
 from b2b_events.testing import Capture
 
@@ -133,6 +134,16 @@ def test_tracking_checks_the_envelope_and_repeated_properties() -> None:
         "properties.seats: given both as a keyword and in the mapping",
         "userId: required (or anonymousId)",
     ]
+
+
+def test_a_custom_event_has_the_one_nesting_limit_of_every_message() -> None:
+    deep: dict[str, object] = {}
+    level = deep
+    for _ in range(MAX_DEPTH):
+        level["a"] = level = {}
+
+    with pytest.raises(InvalidEventError, match=f"nested too deeply \\(over {MAX_DEPTH} levels\\)"):
+        Tracker()(SeatLimitReached(seats=5), user_id="u_1", properties={"deep": deep})
 
 
 def test_tracking_something_else_than_an_event_is_a_type_error() -> None:

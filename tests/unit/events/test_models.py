@@ -759,7 +759,7 @@ def test_cyclic_and_too_deep_values_are_invalid_events_not_recursion_errors(
     assert str(loop.value) == (
         "Signed In: properties.v.self: a cyclic reference (it contains itself)"
     )
-    assert str(nested.value).endswith("nested too deeply (over 200 levels)")
+    assert str(nested.value).endswith("nested too deeply (over 100 levels)")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from segment.analytics import request as segment_request
 import b2b_events
 import b2b_events.testing
 from b2b_events import Client, ConfigurationError, InvalidEventError, Response
+from b2b_events._client import override_transport
 from b2b_events.events import SignedIn, SignedUp, Track, TrialStarted
 from b2b_events.testing import (
     Capture,
@@ -146,6 +147,67 @@ def test_clients_need_a_write_key_again_after_capture() -> None:
 
     with pytest.raises(ConfigurationError, match="no write key"):
         Client()
+
+
+def test_clients_created_before_the_block_are_captured_with_their_name() -> None:
+    client = Client(write_key="wk_live", endpoint="https://api.segment.io")
+    async_client = b2b_events.AsyncClient(write_key="wk_live", endpoint="https://api.segment.io")
+    given = Client(transport=b2b_events.HttpTransport(write_key="k", endpoint="https://x.test"))
+
+    with capture() as cap:
+        client.track.signed_in(user_id="u_1", group_id="acct_1")
+        async_client.track.signed_in(user_id="u_2", group_id="acct_1")
+        given.track.signed_in(user_id="u_3", group_id="acct_1")  # an HttpTransport of its own
+
+    assert [m["userId"] for m in cap.messages] == ["u_1", "u_2", "u_3"]
+    assert client.stats.delivered == 1
+    assert client.stats.pending == async_client.stats.pending == 0
+
+
+def test_a_dropped_invalid_event_names_the_client_and_where_it_was_created() -> None:
+    lenient = Client(write_key="wk_live", on_invalid="drop")  # this line is named below
+    line = sys._getframe().f_lineno - 1
+
+    with capture(strict=False) as cap:
+        lenient.track.signed_in(user_id="u_1", group_id="")
+
+    (violation,) = cap.violations
+    here = os.path.relpath(__file__)
+    assert violation.sender == (
+        f"b2b_events.Client for https://api.segment.io, created at {here}:{line} in "
+        "test_a_dropped_invalid_event_names_the_client_and_where_it_was_created"
+    )
+    assert f"sent by {violation.sender}" in str(violation)
+
+
+def test_an_override_that_refuses_makes_the_event_a_rejected_drop() -> None:
+    class Refusing:
+        def send(self, messages: Sequence[bytes]) -> Response:
+            return Response(400)
+
+        def close(self) -> None:
+            pass
+
+    client = Client(write_key="wk_live")
+    previous = override_transport(Refusing())
+    try:
+        client.track.signed_in(user_id="u_1", group_id="acct_1")
+    finally:
+        override_transport(previous)
+
+    assert client.stats.dropped["rejected"] == 1
+    assert client.stats.delivered == 0
+
+
+def test_a_closed_client_drops_as_closed_under_capture() -> None:
+    client = Client(write_key="wk_live")
+    client.close()
+
+    with capture() as cap:
+        client.track.signed_in(user_id="u_1", group_id="acct_1")
+
+    assert cap.messages == []
+    assert client.stats.dropped["closed"] == 1
 
 
 def test_a_client_with_its_own_transport_is_not_captured() -> None:
@@ -760,6 +822,7 @@ def test_validate_batch_counts_sizes_in_utf_8_as_sent() -> None:
     assert len(validate_batch(body(*[accented] * 20))) == 20  # 320 KB, under 500,000
 
 
+@pytest.mark.b2b_events(send=True)  # to respx
 @respx.mock
 def test_validate_batch_reads_a_request_recorded_by_respx() -> None:
     route = respx.post("https://api.segment.io/v1/batch").mock(return_value=httpx.Response(200))

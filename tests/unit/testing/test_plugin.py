@@ -66,6 +66,7 @@ def test_nothing_leaves_the_process(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         import b2b_events
+        import pytest
         import respx
 
         def track_everywhere():
@@ -84,7 +85,15 @@ def test_nothing_leaves_the_process(pytester: pytest.Pytester) -> None:
             assert not every_request.called
             assert len(b2b_events_capture.events("Signed In")) == 2
 
-        def test_without_it_the_same_code_sends():
+        def test_without_it_the_events_are_held():
+            with respx.mock(assert_all_called=False) as router:
+                every_request = router.route()
+                track_everywhere()
+
+            assert not every_request.called
+
+        @pytest.mark.b2b_events(send=True)
+        def test_marked_send_true_the_same_code_sends():
             with respx.mock(assert_all_called=False) as router:
                 every_request = router.route()
                 track_everywhere()
@@ -93,7 +102,18 @@ def test_nothing_leaves_the_process(pytester: pytest.Pytester) -> None:
         """
     )
 
-    run(pytester).assert_outcomes(passed=2)
+    result = run(pytester)
+
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*b2b-events: held, not sent*",
+            "test_nothing_leaves_the_process.py::test_without_it_the_events_are_held: 2 event(s)",
+            "    Signed In, tracked at *:7 in *, sent by b2b_events.Client for "
+            "https://api.segment.io, created at test_nothing_leaves_the_process.py:6 in *",
+            "    Signed In, tracked at *:9 in *, created at *_process.py:8 in *",
+        ]
+    )
 
 
 def test_the_previous_default_client_is_back_after_the_test(pytester: pytest.Pytester) -> None:
@@ -365,7 +385,7 @@ def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--markers")
 
     result.stdout.fnmatch_lines(
-        ["@pytest.mark.b2b_events(strict=True, spec_only=False): options of the *"]
+        ["@pytest.mark.b2b_events(strict=True, spec_only=False, send=False): options of the *"]
     )
 
 
