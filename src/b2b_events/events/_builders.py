@@ -41,7 +41,7 @@ from ._b2b import (
 from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
 from ._common import Context, Library, Message, new_message_id, now
 from ._custom import Event
-from ._errors import CONTAINERS, depth_error, invalid_event_error
+from ._errors import depth_error, invalid_event_error
 from ._validate import AnyMessage
 from ._values import jsonify_message
 
@@ -699,17 +699,18 @@ def _completed(
 def _nests(data: dict[str, Any]) -> bool:
     """Whether an object or array the caller gave holds another: then the nesting is measured.
 
-    Most calls give flat properties and context; each is passed over in one
-    C-level scan of its values' types. ``context.library`` is the library's own.
+    Most calls give flat properties and context, passed over here with a type
+    check per value; ``context.library`` is the library's own.
     """
     for value in data.values():
         kind = type(value)
-        if kind is list:
-            return True
-        if kind is dict and not CONTAINERS.isdisjoint(map(type, value.values())):
+        if kind is dict:
             for item in value.values():
-                if item is not LIBRARY and type(item) in CONTAINERS:
+                kind = type(item)
+                if (kind is dict or kind is list) and item is not LIBRARY:
                     return True
+        elif kind is list:
+            return True
     return False
 
 

@@ -14,7 +14,7 @@ from .._exceptions import InvalidEventError, Problem
 from .._wire import MAX_DEPTH
 from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
 
-__all__ = ["CONTAINERS", "depth_error", "invalid_event_error", "message_name", "problems_from"]
+__all__ = ["depth_error", "invalid_event_error", "message_name", "problems_from"]
 
 _ISO_DATETIME = "must be an ISO-8601 date-time such as 2026-11-22T10:00:00.000Z"
 _NAIVE = (
@@ -62,19 +62,11 @@ def _reason(err: ErrorDetails) -> str:
     return str(err["msg"])
 
 
-CONTAINERS = frozenset((dict, list))
-"""The types that nest: JSON objects and arrays, as the readers hand them over."""
-
-
 def _too_deep(container: Any, levels_left: int) -> list[Any] | None:
     """The keys below ``container`` to where objects and arrays nest past ``levels_left``.
 
-    None when they do not: the common case. A container holding only scalars
-    (most of them) is passed over in one C-level scan of its values' types.
+    None when they do not: the common case, kept to one type check per value.
     """
-    values = container.values() if type(container) is dict else container
-    if CONTAINERS.isdisjoint(map(type, values)):
-        return None
     items = container.items() if type(container) is dict else enumerate(container)
     for key, item in items:
         kind = type(item)
