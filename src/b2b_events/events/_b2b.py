@@ -19,10 +19,13 @@ from pydantic import (
     WrapValidator,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from ._calls import TrackMessage
 from ._common import (
+    TIMESTAMP_CORE,
     B2BContext,
+    CoreFirst,
     Email,
     NonBlank,
     Properties,
@@ -89,6 +92,16 @@ TrialDate = Annotated[
     Timestamp | date,
     Field(union_mode="left_to_right"),
     WrapValidator(_one_error_for_trial_date),
+    CoreFirst(
+        core_schema.date_schema(strict=True),  # a date instance, not a datetime
+        core_schema.chain_schema(  # a date-only string, as _is_date_only reads it
+            [
+                core_schema.str_schema(strict=True, pattern=f"^{_DATE_ONLY.pattern}$"),
+                core_schema.date_schema(),
+            ]
+        ),
+        *TIMESTAMP_CORE,
+    ),
 ]
 """A trial date: a ``date`` (``2026-11-01``) or an aware ``datetime``; ISO-8601 on the wire.
 

@@ -27,7 +27,7 @@ from pydantic import (
 from .._exceptions import InvalidEventError, Problem
 from ._b2b import SPEC_EVENTS, B2BEvent, _is_date_only
 from ._calls import TrackMessage
-from ._common import Properties, Timestamp, rule_error
+from ._common import Properties, TimestampRules, rule_error
 from ._errors import problems_from
 from ._validate import VALIDATORS, depth_checked
 
@@ -61,7 +61,8 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-DateTime = Annotated[Timestamp, Strict(False), BeforeValidator(_rfc3339)]
+# Its own rule is a Python callback anyway: no core-only members (``CoreFirst``) first.
+DateTime = Annotated[TimestampRules, Strict(False), BeforeValidator(_rfc3339)]
 """An aware date-time property: a ``datetime`` or an RFC 3339 string; ``format: date-time``."""
 
 Date = Annotated[date, Strict(False), BeforeValidator(_date_only)]

@@ -12,7 +12,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from .._exceptions import InvalidEventError, Problem
 from .._wire import MAX_DEPTH
-from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
+from ._common import AS_DECLARED, BLANK_PATTERN, CORE_ONLY, EMAIL_PATTERN, MESSAGE_TYPES
 
 __all__ = ["depth_error", "invalid_event_error", "message_name", "problems_from"]
 
@@ -144,7 +144,9 @@ def problems_from(exc: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
-        loc = [str(part) for part in err["loc"]]
+        if CORE_ONLY in err["loc"]:  # a core-only member's refusal (CoreFirst): not the type's
+            continue
+        loc = [str(part) for part in err["loc"] if part != AS_DECLARED]
         inner = (err.get("ctx") or {}).get("error")
         if err["type"] == "value_error" and isinstance(inner, InvalidEventError):
             # An Event's own __init__ raised (pydantic builds models with an __init__
