@@ -14,7 +14,10 @@ from .._exceptions import InvalidEventError, Problem
 from .._wire import MAX_DEPTH
 from ._common import AS_DECLARED, BLANK_PATTERN, CORE_ONLY, EMAIL_PATTERN, MESSAGE_TYPES
 
-__all__ = ["depth_error", "invalid_event_error", "message_name", "problems_from"]
+__all__ = [
+    "depth_error", "invalid_event_error", "message_name", "problems_from",
+    "shallow_text",
+]
 
 _ISO_DATETIME = "must be an ISO-8601 date-time such as 2026-11-22T10:00:00.000Z"
 _NAIVE = (
@@ -77,6 +80,17 @@ def _too_deep(container: Any, levels_left: int) -> list[Any] | None:
             if below is not None:
                 return [key, *below]
     return None
+
+
+def shallow_text(text: bytes) -> bool:
+    """Whether the message parsed from the JSON ``text`` surely nests within ``MAX_DEPTH``.
+
+    Each level opens a bracket, so a text with no more ``{`` and ``[`` than
+    levels allowed cannot nest deeper (brackets inside strings only make the
+    bound safer). Two C-level counts, where walking the parsed message is a
+    Python call per object; a reader with the text skips the walk (#18).
+    """
+    return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
 
 
 def depth_error(payload: Any) -> ValidationError | None:

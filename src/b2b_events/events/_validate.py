@@ -23,7 +23,7 @@ from ._b2b import (
 )
 from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
-from ._errors import depth_error, invalid_event_error, message_name
+from ._errors import depth_error, invalid_event_error, message_name, shallow_text
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
@@ -103,20 +103,28 @@ VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
 }
 """Each message class -> its model's validation: builders, ``validate`` and plans use it."""
 _MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
+_MODELS: dict[str, Callable[[Any], Any]] = {
+    tag: cls.__pydantic_validator__.validate_python for tag, cls in _CLASSES.items()
+}
+"""``_MEMBERS`` without the nesting walk: for a message whose text bounds it (``shallow_text``)."""
 
 
-def valid_name(payload: Mapping[str, Any], *, strict: bool = False) -> str | None:
+def valid_name(
+    payload: Mapping[str, Any], *, strict: bool = False, text: bytes | None = None
+) -> str | None:
     """The name of ``payload`` (as ``Message.name``) when ``validate`` accepts it, else None.
 
     The verdict without the error report, for bulk checks (``b2b-events
     validate``), which call ``validate`` again for the few invalid messages to
-    say why.
+    say why. ``text``, the JSON ``payload`` was parsed from, lets a message
+    whose text bounds its nesting (``shallow_text``) skip the walk.
     """
     tag = _tag(payload)
     if tag is None or (strict and tag == "track"):
         return None
+    members = _MODELS if text is not None and shallow_text(text) else _MEMBERS
     try:
-        _MEMBERS[tag](payload)
+        members[tag](payload)
     except ValidationError:
         return None
     return payload["event"] if tag == "track" else tag
