@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Never, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -430,7 +430,7 @@ class Tracker:
     def __call__(
         self,
         event: Event,
-        *,
+        *positional: Never,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         group_id: str | None = None,
@@ -444,7 +444,10 @@ class Tracker:
 
         Takes the common arguments of the builders. ``group_id`` is required
         when the event class was declared with ``group=True``; ``properties``
-        adds custom properties next to the event's own.
+        adds custom properties next to the event's own. Anything but one
+        ``Event`` and keywords is a ``TypeError`` that says what to call instead
+        (analytics-python's ``track(user_id, event, properties)`` is
+        ``b2b_events.analytics.track``).
 
         Example:
             >>> from typing import Literal
@@ -457,11 +460,8 @@ class Tracker:
             >>> msg.to_wire()["properties"]
             {'report_id': 'r_1', 'format': 'csv'}
         """
-        if not isinstance(event, Event):
-            raise TypeError(
-                f"track() takes an instance of a b2b_events.Event subclass, not "
-                f"{type(event).__name__}; for an event by name use track.event(name, ...)"
-            )
+        if positional or not isinstance(event, Event):
+            raise _not_an_event(event, positional)
         name = event.event_name
         problems: list[Problem] = []
         cls = type(event).message_class()
@@ -712,6 +712,25 @@ def _nests(data: dict[str, Any]) -> bool:
         elif kind is list:
             return True
     return False
+
+
+def _not_an_event(event: object, positional: tuple[object, ...]) -> TypeError:
+    """The error of a ``track(...)`` call given something else than one ``Event``.
+
+    Mostly analytics-python's positional ``track(user_id, event, properties)``:
+    say where that signature lives, and what the typed calls are.
+    """
+    if positional:
+        given = f"{1 + len(positional)} positional arguments"
+    else:
+        given = f"a {type(event).__name__}"
+    return TypeError(
+        f"track() takes one b2b_events.Event instance and keyword arguments, not {given}. "
+        "For analytics-python's track(user_id, event, properties, ...) use "
+        "b2b_events.analytics.track; with the typed builders, call the event's method "
+        "(track.signed_up(user_id=..., group_id=..., ...)) or, for any event by name, "
+        "track.event(name, user_id=..., properties={...})"
+    )
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:

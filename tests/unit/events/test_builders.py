@@ -31,6 +31,10 @@ class ReportExported(Event, name="Report Exported", group=True):
     rows: int | None = None
 
 
+class FormSeen(Event, name="Sign-up Form Seen"):
+    """A custom event with no properties."""
+
+
 PLAN = TrackingPlan(name="Builders", events=[ReportExported])
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -287,3 +291,31 @@ def test_traits_and_a_scope_context_are_held_to_the_nesting_limit() -> None:
         pytest.raises(InvalidEventError, match=r"context\.deep\.a"),
     ):
         Tracker().signed_in()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: b2b_events.track("u_1", "Signed Up", {"plan": "pro"}),  # type: ignore[arg-type]
+        lambda: b2b_events.track("u_1", "Signed Up", properties={"plan": "pro"}),  # type: ignore[arg-type]
+        lambda: Tracker()(FormSeen(), "u_1"),  # type: ignore[arg-type]
+    ],
+    ids=["analytics-python's positional form", "with keywords", "an event and more"],
+)
+def test_analytics_pythons_positional_track_says_what_to_call_instead(
+    call: Callable[[], object],
+) -> None:
+    with pytest.raises(TypeError) as raised:
+        call()
+    text = str(raised.value)
+    assert "positional arguments" in text
+    assert "b2b_events.analytics.track" in text
+    assert "track.signed_up(" in text
+    assert "track.event(name" in text
+
+
+def test_tracking_an_event_name_says_what_to_call_instead() -> None:
+    sent: list[object] = []
+    with pytest.raises(TypeError, match=r"not a str\..*b2b_events\.analytics\.track"):
+        Tracker(sink=sent.append)(event="Signed Up", user_id="u_1")  # type: ignore[arg-type]
+    assert sent == []
