@@ -40,6 +40,7 @@ from ._reader import STDIN, LogLine, display_name, find_event_logs, parse_line, 
 from ._transport import HttpTransport, Response, Transport, send_guarded
 from ._wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, batch_overhead
 from .events import validate
+from .events._validate import validate_text
 
 if TYPE_CHECKING:
     from ._plan import TrackingPlan
@@ -528,7 +529,7 @@ class _Run:
                     message = self._not_a_message(name, line, raw)
                     if message is _BLANK:
                         continue
-                if not add(name, line, prepare(name, line, message)):
+                if not add(name, line, prepare(name, line, message, raw)):
                     return False
         return True
 
@@ -569,7 +570,9 @@ class _Run:
             self._invalid_line(f"{line.location}: {line.error}")
         return line.message
 
-    def _prepare(self, file: str, number: int, message: dict[str, Any] | None) -> bytes | None:
+    def _prepare(
+        self, file: str, number: int, message: dict[str, Any] | None, raw: bytes
+    ) -> bytes | None:
         """The message to send, or None (invalid or filtered out: counted here)."""
         if message is None:
             return None
@@ -578,7 +581,10 @@ class _Run:
             return None
         prepare_for_replay(message, self._integrations)
         try:
-            typed = validate(message, plan=self._plan)
+            if raw and self._integrations is None:  # the line's text bounds its nesting
+                typed = validate_text(message, raw, plan=self._plan)
+            else:
+                typed = validate(message, plan=self._plan)
         except InvalidEventError as error:
             self._invalid_line(f"{file}:{number}: {error}")
             return None

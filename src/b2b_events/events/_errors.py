@@ -15,7 +15,10 @@ from .._wire import MAX_DEPTH
 from ._common import AS_DECLARED, BLANK_PATTERN, CORE_ONLY, EMAIL_PATTERN, MESSAGE_TYPES
 
 __all__ = [
-    "depth_error", "invalid_event_error", "message_name", "problems_from",
+    "depth_error",
+    "invalid_event_error",
+    "message_name",
+    "problems_from",
     "shallow_text",
 ]
 

@@ -28,7 +28,7 @@ from ._errors import depth_error, invalid_event_error, message_name, shallow_tex
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
 
-__all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate"]
+__all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate", "validate_text"]
 
 _TYPE_RULE = "must be one of Segment's types: " + ", ".join(repr(kind) for kind in MESSAGE_TYPES)
 
@@ -160,6 +160,26 @@ def validate(
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'
     """
+    return _validated(payload, strict, plan, _MEMBERS)
+
+
+def validate_text(
+    payload: dict[str, Any], text: bytes, *, plan: TrackingPlan | None = None
+) -> AnyMessage:
+    """``validate(payload, plan=plan)`` for a message parsed from the JSON ``text``.
+
+    The same verdict; when the text bounds the nesting (``shallow_text``), the
+    ``MAX_DEPTH`` walk is skipped (replay reads millions of lines).
+    """
+    return _validated(payload, False, plan, _MODELS if shallow_text(text) else _MEMBERS)
+
+
+def _validated(
+    payload: Mapping[str, Any],
+    strict: bool,
+    plan: TrackingPlan | None,
+    members: dict[str, Callable[[Any], Any]],
+) -> AnyMessage:
     if plan is not None:
         return plan.validate(payload, strict=strict)  # type: ignore[return-value]
     if type(payload) is not dict and not isinstance(payload, Mapping):
@@ -173,7 +193,7 @@ def validate(
     try:
         # The member the union would pick, directly (see _MEMBERS); the union only
         # to say that no member fits.
-        message: AnyMessage = (_adapter.validate_python if tag is None else _MEMBERS[tag])(payload)
+        message: AnyMessage = (_adapter.validate_python if tag is None else members[tag])(payload)
     except ValidationError as exc:
         raise invalid_event_error(message_name(payload), exc, payload, before=before) from None
     if before:
