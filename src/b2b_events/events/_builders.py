@@ -149,15 +149,29 @@ class Tracker:
     # Builders pass their arguments as ``locals()``: one dict, read by name here,
     # so each builder's body is one line and its signature is the documentation.
 
-    def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
-        """Validate the caller's ``data`` as ``cls``, hand the message to the sink (one exit)."""
+    def _emit(
+        self,
+        cls: type[M],
+        data: dict[str, Any],
+        name: str,
+        problems: list[Problem],
+        nests: bool | None = None,
+    ) -> M:
+        """Validate the caller's ``data`` as ``cls``, hand the message to the sink (one exit).
+
+        ``nests``: whether an object the caller gave holds an object or array,
+        when the builder knows it for all but typed values (``_track``); else
+        it is looked for here. Only then is the nesting measured (``MAX_DEPTH``).
+        """
         try:
-            if _nests(data):  # rare: only then is the nesting measured (MAX_DEPTH)
+            if _nests(data) if nests is None else nests:
                 too_deep = depth_error(data)
                 if too_deep is not None:
                     raise too_deep
             message: M = _VALIDATE[cls](data)
         except ValidationError as exc:
+            if nests is False:  # a typed value too deep is refused for that, as validate() does
+                exc = depth_error(data) or exc
             converted = jsonify_message(data)  # dates, Decimal, UUID: off the hot path
             if converted is not None:
                 return self._emit(cls, converted, name, problems)
@@ -187,6 +201,9 @@ class Tracker:
                 props[key] = value
         problems: list[Problem] = []
         data = self._envelope(cls, args, problems)
+        # The semantic values are typed (strings, dates): any object or array among
+        # them is refused anyway. Only the caller's own properties may nest.
+        nests = _nests(data)
         properties = args["properties"]
         if properties is not None and type(properties) is not dict:  # the call only if odd
             properties = _object(properties, "properties", problems)
@@ -196,8 +213,9 @@ class Tracker:
                 for key in sorted(props.keys() & properties.keys())
             ]
             props.update({k: v for k, v in properties.items() if v is not None})
+            nests = nests or _holds_nested(properties)
         data["properties"] = props  # `event` and `type`: the model's defaults
-        return self._emit(cls, data, name, problems)
+        return self._emit(cls, data, name, problems, nests)
 
     def _envelope(
         self,
@@ -700,16 +718,23 @@ def _nests(data: dict[str, Any]) -> bool:
     """Whether an object or array the caller gave holds another: then the nesting is measured.
 
     Most calls give flat properties and context, passed over here with a type
-    check per value; ``context.library`` is the library's own.
+    check per value.
     """
     for value in data.values():
         kind = type(value)
         if kind is dict:
-            for item in value.values():
-                kind = type(item)
-                if (kind is dict or kind is list) and item is not LIBRARY:
-                    return True
+            if _holds_nested(value):
+                return True
         elif kind is list:
+            return True
+    return False
+
+
+def _holds_nested(mapping: Mapping[str, Any]) -> bool:
+    """Whether ``mapping`` holds an object or array (``context.library`` is the library's own)."""
+    for item in mapping.values():
+        kind = type(item)
+        if (kind is dict or kind is list) and item is not LIBRARY:
             return True
     return False
 

@@ -319,3 +319,17 @@ def test_tracking_an_event_name_says_what_to_call_instead() -> None:
     with pytest.raises(TypeError, match=r"not a str\..*b2b_events\.analytics\.track"):
         Tracker(sink=sent.append)(event="Signed Up", user_id="u_1")  # type: ignore[arg-type]
     assert sent == []
+
+
+def test_a_typed_property_nested_too_deep_is_refused_for_its_depth_as_validate_does() -> None:
+    refused: list[dict[str, Any]] = []
+    track = Tracker(on_invalid=lambda error, data: refused.append(data))
+    too_deep = _nested(MAX_DEPTH)  # "email" is level 3: this reaches MAX_DEPTH + 2
+    track.signed_up(user_id="u", group_id="g", email=too_deep)  # type: ignore[arg-type]
+    (wire,) = refused
+    with pytest.raises(InvalidEventError) as by_validate:
+        validate(wire)
+    with pytest.raises(InvalidEventError) as by_builder:
+        Tracker().signed_up(user_id="u", group_id="g", email=too_deep)  # type: ignore[arg-type]
+    assert by_builder.value.problems == by_validate.value.problems
+    assert by_builder.value.problems[0].reason == f"nested too deeply (over {MAX_DEPTH} levels)"
