@@ -47,9 +47,9 @@ from ._logs.writer import EventLogTransport
 from ._plan import TrackingPlan
 from ._public import publish as _publish
 from ._scope import Identity, Scope, current_identity, scope
-from ._tracker import Tracker
 from ._version import __version__
 from .events import Event, validate
+from .events._builders import Tracker
 
 __all__ = [
     "DROP_REASONS",

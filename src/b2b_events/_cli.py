@@ -480,7 +480,7 @@ class _Tally:
                     except ValueError:
                         message = None
                     if type(message) is dict and self.plan is None:  # with a plan: add()
-                        event = valid_name(message, strict=strict)
+                        event = valid_name(message, strict=strict, text=raw)
                         if event is not None:
                             valid[event] = valid.get(event, 0) + 1
                             continue

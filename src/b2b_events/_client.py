@@ -35,8 +35,8 @@ from ._delivery.wire import MAX_MESSAGE_BYTES, batch_overhead
 from ._delivery.worker import Engine
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._logs.writer import EventLogWriter, split_log_name
-from ._tracker import Tracker
 from .events import Message
+from .events._builders import Tracker
 from .events._common import iso_timestamp
 
 __all__ = ["DEFAULT_ENDPOINT", "Client"]

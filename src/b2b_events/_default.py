@@ -18,8 +18,8 @@ from typing import Any
 
 from ._client import ENV_WRITE_KEY, Client
 from ._exceptions import ConfigurationError, InvalidEventError
-from ._tracker import Tracker
 from .events import Message
+from .events._builders import Tracker
 
 __all__ = [
     "alias",

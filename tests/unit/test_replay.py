@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from b2b_events import ConfigurationError, ReplayReport, Response, replay
+from b2b_events._delivery.wire import MAX_DEPTH
 from b2b_events._logs import replay as _replay
 from b2b_events._logs.replay import SERVER_SET_FIELDS, prepare_for_replay
 
@@ -144,6 +145,31 @@ def test_valid_lines_are_sent_in_order_invalid_ones_reported_never_sent(tmp_path
     )
     assert not report.ok
     assert all("receivedAt" not in m and "sentAt" not in m for m in transport.delivered)
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("integrations", [None, {"All": True}])
+def test_replay_keeps_the_nesting_limit_whatever_the_text(
+    tmp_path: Path, integrations: dict[str, Any] | None
+) -> None:
+    # The message is level 1, properties level 2, "deep" level 3.
+    at_limit = archived(1, properties={"deep": _nested(MAX_DEPTH - 2)})
+    over = archived(2, properties={"deep": _nested(MAX_DEPTH - 1)})
+    log = write_log(tmp_path / "events.jsonl", [archived(0), at_limit, over])
+    transport = Scripted()
+
+    report = replay(log, transport=transport, integrations=integrations)
+
+    assert transport.ids() == ["m0", "m1"]
+    (error,) = report.errors
+    assert error.startswith(f"{log}:3: Signed In: properties.deep.a.a")
+    assert error.endswith(f"nested too deeply (over {MAX_DEPTH} levels)")
 
 
 def test_an_all_valid_replay_is_ok_and_counts_every_line(tmp_path: Path) -> None:

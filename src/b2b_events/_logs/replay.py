@@ -393,7 +393,7 @@ class _Run:
                     message = self._not_a_message(name, line, raw)
                     if message is _BLANK:
                         continue
-                if not add(name, line, prepare(name, line, message)):
+                if not add(name, line, prepare(name, line, message, raw)):
                     return False
         return True
 
@@ -434,11 +434,13 @@ class _Run:
             self._invalid_line(f"{line.location}: {line.error}")
         return line.message
 
-    def _prepare(self, file: str, number: int, message: dict[str, Any] | None) -> bytes | None:
+    def _prepare(
+        self, file: str, number: int, message: dict[str, Any] | None, raw: bytes
+    ) -> bytes | None:
         """The message to send, or None (invalid or filtered out: counted here)."""
         if message is None:
             return None
-        data, problem = self._selection.pick(message)
+        data, problem = self._selection.pick(message, raw)
         if problem is not None:
             self._invalid_line(f"{file}:{number}: {problem}")
         elif data is None:

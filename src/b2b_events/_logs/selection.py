@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from .._delivery.wire import MAX_MESSAGE_BYTES, message_name
 from .._exceptions import InvalidEventError, MessageTooLargeError
 from ..events import validate
+from ..events._validate import validate_text
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
@@ -80,13 +81,20 @@ class Selection:
     integrations: Mapping[str, Any] | None = None
     plan: TrackingPlan | None = None  # validate against it (your own events)
 
-    def pick(self, message: dict[str, Any]) -> tuple[bytes | None, str | None]:
-        """(the message to send, None), (None, why it is invalid), or (None, None): left out."""
+    def pick(self, message: dict[str, Any], raw: bytes = b"") -> tuple[bytes | None, str | None]:
+        """(the message to send, None), (None, why it is invalid), or (None, None): left out.
+
+        ``raw``, the line the message was read from, lets validation skip the
+        nesting walk when the text itself bounds the depth.
+        """
         if self.events is not None and message_name(message) not in self.events:
             return None, None
         prepare_for_replay(message, self.integrations)
         try:
-            typed = validate(message, plan=self.plan)
+            if raw and self.integrations is None:  # the line's text bounds its nesting
+                typed = validate_text(message, raw, plan=self.plan)
+            else:
+                typed = validate(message, plan=self.plan)
         except InvalidEventError as error:
             return None, str(error)
         if (self.since is not None and typed.timestamp < self.since) or (

@@ -39,8 +39,8 @@ from .._exceptions import (
     InvalidEventError,
     MessageTooLargeError,
 )
-from .._tracker import Tracker
 from ..events import Message
+from ..events._builders import Tracker
 
 __all__ = ["Client", "DeliveryError", "ErrorHook"]
 

@@ -23,8 +23,9 @@ from pydantic_core import core_schema
 
 from ._calls import TrackMessage
 from ._common import (
-    FAST_TIMESTAMP,
+    TIMESTAMP_CORE,
     B2BContext,
+    CoreFirst,
     Email,
     NonBlank,
     Properties,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "FAST_TRIAL_DATE",
     "SPEC_EVENTS",
     "AccountAddedUser",
     "AccountAddedUserProperties",
@@ -92,26 +92,21 @@ TrialDate = Annotated[
     Timestamp | date,
     Field(union_mode="left_to_right"),
     WrapValidator(_one_error_for_trial_date),
-]
-"""A trial date: a ``date`` (``2026-11-01``) or an aware ``datetime``; ISO-8601 on the wire.
-
-A date-only string is read as a ``date``, anything with a time as a ``datetime``.
-"""
-
-FAST_TRIAL_DATE = core_schema.union_schema(
-    [
-        FAST_TIMESTAMP,
+    CoreFirst(
         core_schema.date_schema(strict=True),  # a date instance, not a datetime
-        core_schema.chain_schema(
+        core_schema.chain_schema(  # a date-only string, as _is_date_only reads it
             [
                 core_schema.str_schema(strict=True, pattern=f"^{_DATE_ONLY.pattern}$"),
                 core_schema.date_schema(),
             ]
         ),
-    ],
-    mode="left_to_right",
-)
-"""A core-only subset of ``TrialDate`` (no Python callback), for the fast validators."""
+        *TIMESTAMP_CORE,
+    ),
+]
+"""A trial date: a ``date`` (``2026-11-01``) or an aware ``datetime``; ISO-8601 on the wire.
+
+A date-only string is read as a ``date``, anything with a time as a ``datetime``.
+"""
 
 
 class B2BEvent(TrackMessage):

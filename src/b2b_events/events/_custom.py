@@ -27,14 +27,11 @@ from pydantic import (
 from .._exceptions import InvalidEventError, Problem
 from ._b2b import SPEC_EVENTS, B2BEvent, _is_date_only
 from ._calls import TrackMessage
-from ._common import Properties, Timestamp, rule_error
+from ._common import Properties, TimestampRules, rule_error
 from ._errors import problems_from
-from ._fast import fast_validator
 from ._validate import VALIDATORS, depth_checked
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pydantic.config import JsonDict
     from typing_extensions import Self
 
@@ -64,7 +61,8 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-DateTime = Annotated[Timestamp, Strict(False), BeforeValidator(_rfc3339)]
+# Its own rule is a Python callback anyway: no core-only members (``CoreFirst``) first.
+DateTime = Annotated[TimestampRules, Strict(False), BeforeValidator(_rfc3339)]
 """An aware date-time property: a ``datetime`` or an RFC 3339 string; ``format: date-time``."""
 
 Date = Annotated[date, Strict(False), BeforeValidator(_date_only)]
@@ -78,13 +76,6 @@ def _account_not_allowed(schema: JsonDict, cls: type[Any]) -> None:
 
 _MESSAGES: dict[type[Event], type[TrackMessage]] = {}
 """Each event class -> its message class (``Event.message_class``)."""
-
-
-def _message_validator(cls: type[TrackMessage]) -> Callable[[Any], Any]:
-    try:
-        return fast_validator(cls)
-    except TypeError:  # a validator or config of yours with no fast form: the model's own
-        return cls.__pydantic_validator__.validate_python
 
 
 class Event(Properties):
@@ -154,7 +145,7 @@ class Event(Properties):
                     properties=(cls, Field(default_factory=dict, validate_default=True)),
                 ),
             )
-            VALIDATORS[message] = depth_checked(_message_validator(message))
+            VALIDATORS[message] = depth_checked(message.__pydantic_validator__.validate_python)
         return message
 
     def __init__(self, /, **data: Any) -> None:

@@ -12,9 +12,15 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from .._delivery.wire import MAX_DEPTH
 from .._exceptions import InvalidEventError, Problem
-from ._common import BLANK_PATTERN, EMAIL_PATTERN, MESSAGE_TYPES
+from ._common import AS_DECLARED, BLANK_PATTERN, CORE_ONLY, EMAIL_PATTERN, MESSAGE_TYPES
 
-__all__ = ["depth_error", "invalid_event_error", "message_name", "problems_from"]
+__all__ = [
+    "depth_error",
+    "invalid_event_error",
+    "message_name",
+    "problems_from",
+    "shallow_text",
+]
 
 _ISO_DATETIME = "must be an ISO-8601 date-time such as 2026-11-22T10:00:00.000Z"
 _NAIVE = (
@@ -77,6 +83,17 @@ def _too_deep(container: Any, levels_left: int) -> list[Any] | None:
             if below is not None:
                 return [key, *below]
     return None
+
+
+def shallow_text(text: bytes) -> bool:
+    """Whether the message parsed from the JSON ``text`` surely nests within ``MAX_DEPTH``.
+
+    Each level opens a bracket, so a text with no more ``{`` and ``[`` than
+    levels allowed cannot nest deeper (brackets inside strings only make the
+    bound safer). Two C-level counts, where walking the parsed message is a
+    Python call per object; a reader with the text skips the walk (#18).
+    """
+    return text.count(b"{") + text.count(b"[") <= MAX_DEPTH
 
 
 def depth_error(payload: Any) -> ValidationError | None:
@@ -144,7 +161,9 @@ def problems_from(exc: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Problem] = set()
     for err in exc.errors(include_url=False):
-        loc = [str(part) for part in err["loc"]]
+        if CORE_ONLY in err["loc"]:  # a core-only member's refusal (CoreFirst): not the type's
+            continue
+        loc = [str(part) for part in err["loc"] if part != AS_DECLARED]
         inner = (err.get("ctx") or {}).get("error")
         if err["type"] == "value_error" and isinstance(inner, InvalidEventError):
             # An Event's own __init__ raised (pydantic builds models with an __init__

@@ -23,13 +23,12 @@ from ._b2b import (
 )
 from ._calls import CALLS, Alias, Group, Identify, Page, Screen, Track
 from ._common import MESSAGE_TYPES, Message
-from ._errors import depth_error, invalid_event_error, message_name
-from ._fast import fast_validator
+from ._errors import depth_error, invalid_event_error, message_name, shallow_text
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
 
-__all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate"]
+__all__ = ["VALIDATORS", "AnyMessage", "valid_name", "validate", "validate_text"]
 
 _TYPE_RULE = "must be one of Segment's types: " + ", ".join(repr(kind) for kind in MESSAGE_TYPES)
 
@@ -79,9 +78,8 @@ _adapter: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
 # back from Rust on every message (a Python call's overhead, about 1 us), and,
 # built in one TypeAdapter, its members share pydantic definitions made under the
 # adapter's config, so that NaN and Infinity passed in extra fields although each
-# model refuses them (``allow_inf_nan=False``). The models' own validators agree
-# with the models; ``fast_validator`` runs them without their Python callbacks
-# when it can.
+# model refuses them (``allow_inf_nan=False``). Each model's own validator is the
+# one validation of its messages: builders and ``validate`` call it (#18).
 _CLASSES: dict[str, type[Message]] = {
     **SPEC_EVENTS,
     **CALLS,
@@ -101,24 +99,32 @@ def depth_checked(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 VALIDATORS: dict[type[Message], Callable[[Any], Any]] = {
-    cls: depth_checked(fast_validator(cls)) for cls in _CLASSES.values()
+    cls: depth_checked(cls.__pydantic_validator__.validate_python) for cls in _CLASSES.values()
 }
-"""Each message class -> its validation (``fast_validator``): builders and ``validate`` use it."""
+"""Each message class -> its model's validation: builders, ``validate`` and plans use it."""
 _MEMBERS: dict[str, Callable[[Any], Any]] = {tag: VALIDATORS[cls] for tag, cls in _CLASSES.items()}
+_MODELS: dict[str, Callable[[Any], Any]] = {
+    tag: cls.__pydantic_validator__.validate_python for tag, cls in _CLASSES.items()
+}
+"""``_MEMBERS`` without the nesting walk: for a message whose text bounds it (``shallow_text``)."""
 
 
-def valid_name(payload: Mapping[str, Any], *, strict: bool = False) -> str | None:
+def valid_name(
+    payload: Mapping[str, Any], *, strict: bool = False, text: bytes | None = None
+) -> str | None:
     """The name of ``payload`` (as ``Message.name``) when ``validate`` accepts it, else None.
 
     The verdict without the error report, for bulk checks (``b2b-events
     validate``), which call ``validate`` again for the few invalid messages to
-    say why.
+    say why. ``text``, the JSON ``payload`` was parsed from, lets a message
+    whose text bounds its nesting (``shallow_text``) skip the walk.
     """
     tag = _tag(payload)
     if tag is None or (strict and tag == "track"):
         return None
+    members = _MODELS if text is not None and shallow_text(text) else _MEMBERS
     try:
-        _MEMBERS[tag](payload)
+        members[tag](payload)
     except ValidationError:
         return None
     return payload["event"] if tag == "track" else tag
@@ -154,6 +160,26 @@ def validate(
         ...           "context": {"groupId": "acct_1"}}).name
         'Signed In'
     """
+    return _validated(payload, strict, plan, _MEMBERS)
+
+
+def validate_text(
+    payload: dict[str, Any], text: bytes, *, plan: TrackingPlan | None = None
+) -> AnyMessage:
+    """``validate(payload, plan=plan)`` for a message parsed from the JSON ``text``.
+
+    The same verdict; when the text bounds the nesting (``shallow_text``), the
+    ``MAX_DEPTH`` walk is skipped (replay reads millions of lines).
+    """
+    return _validated(payload, False, plan, _MODELS if shallow_text(text) else _MEMBERS)
+
+
+def _validated(
+    payload: Mapping[str, Any],
+    strict: bool,
+    plan: TrackingPlan | None,
+    members: dict[str, Callable[[Any], Any]],
+) -> AnyMessage:
     if plan is not None:
         return plan.validate(payload, strict=strict)  # type: ignore[return-value]
     if type(payload) is not dict and not isinstance(payload, Mapping):
@@ -167,7 +193,7 @@ def validate(
     try:
         # The member the union would pick, directly (see _MEMBERS); the union only
         # to say that no member fits.
-        message: AnyMessage = (_adapter.validate_python if tag is None else _MEMBERS[tag])(payload)
+        message: AnyMessage = (_adapter.validate_python if tag is None else members[tag])(payload)
     except ValidationError as exc:
         raise invalid_event_error(message_name(payload), exc, payload, before=before) from None
     if before:

@@ -8,10 +8,13 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import b2b_events
 from b2b_events import InvalidEventError, Problem, validate
+from b2b_events._delivery.wire import MAX_DEPTH
 from b2b_events.events import (
     SPEC_EVENTS,
     AccountAddedUser,
@@ -29,6 +32,8 @@ from b2b_events.events import (
     TrialEnded,
     TrialStarted,
 )
+from b2b_events.events._errors import depth_error, shallow_text
+from b2b_events.events._validate import valid_name
 
 TS_WIRE = "2026-11-22T10:00:00.000Z"
 MID = "3f0c5b0e-8c1d-4a6e-9f3b-2d7c5e1a9b40"
@@ -478,3 +483,27 @@ def test_validate_reads_what_the_tracker_writes() -> None:
 
     assert again == original
     assert isinstance(again, InviteSent)
+
+
+_json_trees = st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(alphabet="{[a", max_size=3)),
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+    ),
+    max_leaves=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=_json_trees, depth=st.integers(0, MAX_DEPTH + 5))
+def test_a_text_with_few_brackets_never_hides_a_message_nested_too_deep(
+    tree: Any, depth: int
+) -> None:
+    for _ in range(depth):
+        tree = [tree]
+    message = {"type": "identify", "userId": "u_1", "traits": {"t": tree}}
+    text = json.dumps(message).encode()
+    if shallow_text(text):
+        assert depth_error(message) is None
+    name = valid_name(message, text=text)
+    assert name == (None if depth_error(message) is not None else "identify")

@@ -3,46 +3,47 @@
 A ``Tracker`` validates at the call site and hands each valid message to a sink:
 a list's ``append`` in tests, the delivery engine in a ``Client``. Nothing invalid
 reaches the sink.
+
+What a builder validates is what the caller gave: the ids, the account, the
+properties, ``context``, ``integrations``, ``timestamp`` and ``message_id``. It
+hands them to the message model's own validator (the one ``validate()`` uses),
+and nothing else: what the library makes itself (``messageId``, the default
+``timestamp``, ``type``, ``event``) comes from the model's defaults, which
+pydantic does not validate, as they are correct by construction (#18). The
+model stays the one source of truth for builders, ``validate()``, the schemas
+and the plans.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Never, TypeVar, cast
 
 from pydantic import ValidationError
 
-from ._exceptions import InvalidEventError, Problem
-from ._scope import Identity, merge_context, open_scope
-from ._version import __version__
-from .events import (
+from .._exceptions import InvalidEventError, Problem
+from .._scope import Identity, merge_context, open_scope
+from .._version import __version__
+from ._b2b import (
     SPEC_EVENTS,
     AccountAddedUser,
     AccountCreated,
     AccountDeleted,
     AccountRemovedUser,
-    Alias,
-    AnyMessage,
-    Group,
-    Identify,
     InviteSent,
-    Message,
-    Page,
-    Screen,
     SignedIn,
     SignedOut,
     SignedUp,
-    Track,
-    TrackMessage,
     TrialEnded,
     TrialStarted,
 )
-from .events._common import Library, new_message_id, now
-from .events._custom import Event
-from .events._errors import invalid_event_error
-from .events._validate import VALIDATORS
-from .events._values import jsonify_message
+from ._calls import Alias, Group, Identify, Page, Screen, Track, TrackMessage
+from ._common import Context, Library, Message, new_message_id, now
+from ._custom import Event
+from ._errors import depth_error, invalid_event_error
+from ._validate import AnyMessage
+from ._values import jsonify_message
 
 __all__ = ["LIBRARY", "Sink", "Tracker"]
 
@@ -57,6 +58,34 @@ LIBRARY: Library = {"name": "b2b-events", "version": __version__}
 JsonMap = Mapping[str, Any]
 
 _GIVEN_TWICE = "given both as a keyword and in the mapping"
+
+
+class _ContextModels(dict[type[Message], type[Context]]):
+    """The ``context`` model of each message class, read from its field on first use."""
+
+    def __missing__(self, cls: type[Message]) -> type[Context]:
+        model = self[cls] = cls.model_fields["context"].annotation  # type: ignore[assignment]
+        return model  # type: ignore[return-value]
+
+
+_CONTEXT_MODEL: dict[type[Message], type[Context]] = _ContextModels()
+"""Each message class -> the model of its ``context`` (``B2BContext`` for the ten)."""
+
+
+class _ModelValidators(dict[type[Message], Callable[[Any], Any]]):
+    """The model's own validator of each message class, looked up on first use."""
+
+    def __missing__(self, cls: type[Message]) -> Callable[[Any], Any]:
+        validate = self[cls] = cls.__pydantic_validator__.validate_python
+        return validate
+
+
+_VALIDATE: dict[type[Message], Callable[[Any], Any]] = _ModelValidators()
+"""Each message class -> its model's validator: ``VALIDATORS`` without the nesting walk.
+
+``validate()`` walks every message for ``MAX_DEPTH`` (``depth_checked``); a
+builder only when an object the caller gave holds an object or array (``_nests``).
+"""
 
 _SPEC: dict[type[Message], tuple[str, tuple[str, ...]]] = {
     cls: (name, tuple(cls.model_fields["properties"].annotation.semantic))  # type: ignore[union-attr]
@@ -120,20 +149,40 @@ class Tracker:
     # Builders pass their arguments as ``locals()``: one dict, read by name here,
     # so each builder's body is one line and its signature is the documentation.
 
-    def _emit(self, cls: type[M], data: dict[str, Any], name: str, problems: list[Problem]) -> M:
-        """Validate ``data`` as ``cls`` and hand the message to the sink (the one exit)."""
+    def _emit(
+        self,
+        cls: type[M],
+        data: dict[str, Any],
+        name: str,
+        problems: list[Problem],
+        nests: bool | None = None,
+    ) -> M:
+        """Validate the caller's ``data`` as ``cls``, hand the message to the sink (one exit).
+
+        ``nests``: whether an object the caller gave holds an object or array,
+        when the builder knows it for all but typed values (``_track``); else
+        it is looked for here. Only then is the nesting measured (``MAX_DEPTH``).
+        """
         try:
-            message: M = VALIDATORS[cls](data)
+            if _nests(data) if nests is None else nests:
+                too_deep = depth_error(data)
+                if too_deep is not None:
+                    raise too_deep
+            message: M = _VALIDATE[cls](data)
         except ValidationError as exc:
+            if nests is False:  # a typed value too deep is refused for that, as validate() does
+                exc = depth_error(data) or exc
             converted = jsonify_message(data)  # dates, Decimal, UUID: off the hot path
             if converted is not None:
                 return self._emit(cls, converted, name, problems)
+            data = _made(cls, data)
             error = invalid_event_error(name, exc, data, before=problems)
         else:
             if not problems:
                 if self._sink is not None:
                     self._sink(message)
                 return message
+            data = _made(cls, data)
             error = InvalidEventError(name, problems)
         self._invalid(error, data)
         return cast("M", cls.model_construct(**data))
@@ -151,7 +200,10 @@ class Tracker:
             if value is not None:
                 props[key] = value
         problems: list[Problem] = []
-        data = self._envelope(args, problems)
+        data = self._envelope(cls, args, problems)
+        # The semantic values are typed (strings, dates): any object or array among
+        # them is refused anyway. Only the caller's own properties may nest.
+        nests = _nests(data)
         properties = args["properties"]
         if properties is not None and type(properties) is not dict:  # the call only if odd
             properties = _object(properties, "properties", problems)
@@ -161,20 +213,29 @@ class Tracker:
                 for key in sorted(props.keys() & properties.keys())
             ]
             props.update({k: v for k, v in properties.items() if v is not None})
-        data["event"] = name
-        data["properties"] = props
-        return self._emit(cls, data, name, problems)
+            nests = nests or _holds_nested(properties)
+        data["properties"] = props  # `event` and `type`: the model's defaults
+        return self._emit(cls, data, name, problems, nests)
 
     def _envelope(
-        self, args: dict[str, Any], problems: list[Problem], *, context_group: bool = True
+        self,
+        cls: type[Message],
+        args: dict[str, Any],
+        problems: list[Problem],
+        *,
+        context_group: bool = True,
     ) -> dict[str, Any]:
         """The fields every message has, from the builder's arguments and the open scope.
 
-        ``context_group=False`` is for a call whose ``group_id`` is its own
-        top-level ``groupId`` (``group``), not ``context.groupId``.
+        Only what was given (or the scope gives): ``messageId`` and ``timestamp``
+        are left to the model's defaults when not given (a new UUID4, now), which
+        are not validated again. ``context_group=False`` is for a call whose
+        ``group_id`` is its own top-level ``groupId`` (``group``), not
+        ``context.groupId``.
         """
         user_id, anonymous_id = args["user_id"], args["anonymous_id"]
         group_id = args.get("group_id")
+        ctx: dict[str, Any] | Context
         context = args["context"]
         if context is not None and type(context) is not dict:
             context = _object(context, "context", problems)
@@ -183,24 +244,23 @@ class Tracker:
             user_id, anonymous_id, group_id, context = _completed(
                 scoped, args, context, context_group=context_group
             )
-        ctx: dict[str, Any] = {"library": LIBRARY}
         if context:
             given = context.get("groupId")
             if context_group and given is not None and group_id is not None and given != group_id:
                 problems.append(Problem("context.groupId", "differs from the group_id argument"))
             ctx = {k: v for k, v in context.items() if v is not None}
             ctx["library"] = LIBRARY
-        message_id, timestamp = args["message_id"], args["timestamp"]
-        data: dict[str, Any] = {
-            "messageId": new_message_id() if message_id is None else message_id,
-            "timestamp": now() if timestamp is None else timestamp,
-            "context": ctx,
-        }
-        if group_id is not None:
-            if context_group:
+            if context_group and group_id is not None:
                 ctx["groupId"] = group_id
-            else:
-                data["groupId"] = group_id
+        else:
+            ctx = _context(_CONTEXT_MODEL[cls], group_id if context_group else None)
+        data: dict[str, Any] = {"context": ctx}
+        if group_id is not None and not context_group:
+            data["groupId"] = group_id
+        if args["message_id"] is not None:
+            data["messageId"] = args["message_id"]
+        if args["timestamp"] is not None:
+            data["timestamp"] = args["timestamp"]
         if user_id is not None:
             data["userId"] = user_id
         if anonymous_id is not None:
@@ -388,7 +448,7 @@ class Tracker:
     def __call__(
         self,
         event: Event,
-        *,
+        *positional: Never,
         user_id: str | None = None,
         anonymous_id: str | None = None,
         group_id: str | None = None,
@@ -402,7 +462,10 @@ class Tracker:
 
         Takes the common arguments of the builders. ``group_id`` is required
         when the event class was declared with ``group=True``; ``properties``
-        adds custom properties next to the event's own.
+        adds custom properties next to the event's own. Anything but one
+        ``Event`` and keywords is a ``TypeError`` that says what to call instead
+        (analytics-python's ``track(user_id, event, properties)`` is
+        ``b2b_events.analytics.track``).
 
         Example:
             >>> from typing import Literal
@@ -415,15 +478,12 @@ class Tracker:
             >>> msg.to_wire()["properties"]
             {'report_id': 'r_1', 'format': 'csv'}
         """
-        if not isinstance(event, Event):
-            raise TypeError(
-                f"track() takes an instance of a b2b_events.Event subclass, not "
-                f"{type(event).__name__}; for an event by name use track.event(name, ...)"
-            )
+        if positional or not isinstance(event, Event):
+            raise _not_an_event(event, positional)
         name = event.event_name
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
-        data["event"] = name
+        cls = type(event).message_class()
+        data = self._envelope(cls, locals(), problems)
         properties = _object(properties, "properties", problems)
         if properties:  # custom properties next to the event's: as the builders take them
             own = event.model_dump(exclude_none=True)
@@ -435,7 +495,7 @@ class Tracker:
             data["properties"] = own
         else:
             data["properties"] = event
-        return self._emit(type(event).message_class(), data, name, problems)
+        return self._emit(cls, data, name, problems)
 
     # -- other calls ------------------------------------------------------
 
@@ -459,12 +519,11 @@ class Tracker:
         the envelope checks only and come back as ``Track``.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
-        data["type"] = "track"
+        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
+        data = self._envelope(cls, locals(), problems)
         data["event"] = name
         properties = _object(properties, "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
-        cls: type[TrackMessage] = SPEC_EVENTS.get(name, Track) if isinstance(name, str) else Track
         label = name if isinstance(name, str) and name else "track"  # the error names it
         return cast("AnyMessage", self._emit(cls, data, label, problems))
 
@@ -485,8 +544,7 @@ class Tracker:
         ``group_id``, if given, goes in ``context.groupId`` like on the track events.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems)
-        data["type"] = "identify"
+        data = self._envelope(Identify, locals(), problems)
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Identify, data, "identify", problems)
@@ -509,8 +567,7 @@ class Tracker:
         ``website`` and ``createdAt``.
         """
         problems: list[Problem] = []
-        data = self._envelope(locals(), problems, context_group=False)
-        data["type"] = "group"
+        data = self._envelope(Group, locals(), problems, context_group=False)
         traits = _object(traits, "traits", problems)
         data["traits"] = dict(traits) if traits else {}
         return self._emit(Group, data, "group", problems)
@@ -568,22 +625,71 @@ class Tracker:
         ``user_id`` may come from an open ``scope``; it is required either way.
         """
         problems: list[Problem] = []
-        data = self._envelope({**locals(), "anonymous_id": None}, problems)
-        data["type"] = "alias"
+        data = self._envelope(Alias, {**locals(), "anonymous_id": None}, problems)
         data["previousId"] = previous_id
         return self._emit(Alias, data, "alias", problems)
 
     def _view(self, cls: type[Page | Screen], args: dict[str, Any]) -> Page | Screen:
         """A page or a screen (the same fields) from its builder's arguments."""
         problems: list[Problem] = []
-        data = self._envelope(args, problems)
-        kind = data["type"] = cls.model_fields["type"].default
+        data = self._envelope(cls, args, problems)
+        kind = cls.model_fields["type"].default
         for key in ("name", "category"):
             if args[key] is not None:
                 data[key] = args[key]
         properties = _object(args["properties"], "properties", problems)
         data["properties"] = {k: v for k, v in (properties or {}).items() if v is not None}
         return self._emit(cls, data, kind, problems)
+
+
+_CONTEXTS: dict[tuple[type[Context], object], Context] = {}
+"""Validated contexts of calls without a ``context`` argument, by (model, group_id)."""
+_MAX_CONTEXTS = 4096
+
+
+def _context(model: type[Context], group_id: object) -> Context | dict[str, Any]:
+    """``{"groupId": group_id, "library": LIBRARY}`` validated as ``model``, once per account.
+
+    Most calls pass no ``context``: theirs is the account and the library, the
+    same for every event of an account. Contexts are frozen, so one validated
+    instance serves them all; validating it again per event was a fifth of a
+    build (#18). A ``group_id`` that is not a string, or that the model refuses,
+    is handed back as a dict for the message's validation to report in place.
+    """
+    if group_id is not None and type(group_id) is not str:
+        return {"groupId": group_id, "library": LIBRARY}
+    key = (model, group_id)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        data: dict[str, Any] = {"library": LIBRARY}
+        if group_id is not None:
+            data["groupId"] = group_id
+        try:
+            ctx = model.__pydantic_validator__.validate_python(data)
+        except ValidationError:
+            return data
+        if len(_CONTEXTS) >= _MAX_CONTEXTS:  # many accounts: start over rather than grow
+            _CONTEXTS.clear()
+        _CONTEXTS[key] = ctx
+    return ctx
+
+
+def _made(cls: type[Message], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with what the library makes (type, event, messageId, timestamp) filled in.
+
+    For an invalid message only, off the hot path: the error and ``on_invalid``
+    see the message as it would have gone on the wire.
+    """
+    made: dict[str, Any] = {"type": cls.model_fields["type"].default}
+    event = cls.model_fields.get("event")
+    if event is not None and isinstance(event.default, str):
+        made["event"] = event.default
+    made["messageId"] = new_message_id()
+    made["timestamp"] = now()
+    made.update(data)
+    if isinstance(made["context"], Context):  # a shared one (_context): as the wire has it
+        made["context"] = made["context"].model_dump(by_alias=True, exclude_none=True)
+    return made
 
 
 def _completed(
@@ -606,6 +712,50 @@ def _completed(
     if scoped.context:
         context = merge_context(scoped.context, context)
     return user_id, anonymous_id, group_id, context
+
+
+def _nests(data: dict[str, Any]) -> bool:
+    """Whether an object or array the caller gave holds another: then the nesting is measured.
+
+    Most calls give flat properties and context, passed over here with a type
+    check per value.
+    """
+    for value in data.values():
+        kind = type(value)
+        if kind is dict:
+            if _holds_nested(value):
+                return True
+        elif kind is list:
+            return True
+    return False
+
+
+def _holds_nested(mapping: Mapping[str, Any]) -> bool:
+    """Whether ``mapping`` holds an object or array (``context.library`` is the library's own)."""
+    for item in mapping.values():
+        kind = type(item)
+        if (kind is dict or kind is list) and item is not LIBRARY:
+            return True
+    return False
+
+
+def _not_an_event(event: object, positional: tuple[object, ...]) -> TypeError:
+    """The error of a ``track(...)`` call given something else than one ``Event``.
+
+    Mostly analytics-python's positional ``track(user_id, event, properties)``:
+    say where that signature lives, and what the typed calls are.
+    """
+    if positional:
+        given = f"{1 + len(positional)} positional arguments"
+    else:
+        given = f"a {type(event).__name__}"
+    return TypeError(
+        f"track() takes one b2b_events.Event instance and keyword arguments, not {given}. "
+        "For analytics-python's track(user_id, event, properties, ...) use "
+        "b2b_events.analytics.track; with the typed builders, call the event's method "
+        "(track.signed_up(user_id=..., group_id=..., ...)) or, for any event by name, "
+        "track.event(name, user_id=..., properties={...})"
+    )
 
 
 def _object(value: Any, path: str, problems: list[Problem]) -> Mapping[str, Any] | None:
