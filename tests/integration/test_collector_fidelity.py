@@ -358,6 +358,24 @@ def test_the_collector_accepts_what_validate_and_the_client_accept(collector: Co
     assert f"nested past the {MAX_DEPTH}-level limit" in refused.json()["message"]
 
 
+def test_the_collector_finds_a_deep_message_in_a_large_batch_and_passes_shallow_ones(
+    collector: Collector,
+) -> None:
+    # Over 32 KiB, the collector measures each message's own JSON and bounds its nesting by
+    # that text; a deep message among shallow ones is still found, at its own path.
+    padding = "x" * 2_000
+    shallow = [track_msg(properties={"note": padding, "n": i}) for i in range(20)]
+    deep = track_msg(properties={"deep": nested(MAX_DEPTH)})
+    body = {"batch": [*shallow[:10], deep, *shallow[10:]]}
+    assert len(json.dumps(body)) > 32 * 1024
+    assert httpx.post(collector.url + "/v1/batch", json=body).is_success
+    verdicts = [stored.violations for stored in collector.messages()]
+    assert verdicts[:10] == verdicts[11:] == [()] * 10
+    (problem,) = verdicts[10]
+    assert problem.startswith("properties.deep.a.a")
+    assert problem.endswith(f"nested too deeply (over {MAX_DEPTH} levels)")
+
+
 def test_validate_the_builders_and_the_cli_share_the_depth_limit(tmp_path: Path) -> None:
     at_limit = track_msg(properties=nested(MAX_DEPTH - 1))
     assert validate(at_limit).name == "Signed In"

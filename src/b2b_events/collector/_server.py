@@ -39,7 +39,7 @@ from .._delivery.wire import (
 )
 from .._exceptions import InvalidEventError
 from .._logs.reader import UnreadableError, gunzip
-from ..events import validate
+from ..events._validate import validate_text
 from ._faults import Faults
 from ._refusals import Refusal, Refusals
 from ._store import Store, StoredMessage
@@ -276,13 +276,12 @@ class _Handler(BaseHTTPRequestHandler):
         body, payload = self._authorized_body()
         if self._faulted(path):
             return
-        messages, batch_sent_at = _messages_of(payload, path, len(body))
+        messages, batch_sent_at, texts = _messages_of(payload, path, body)
         received_at = received_now()
+        plan = self.server.plan
         stored = [
-            StoredMessage(
-                m, received_at, _violations(m, self.server.plan), _sent_at(m, batch_sent_at)
-            )
-            for m in messages
+            StoredMessage(m, received_at, _violations(m, text, plan), _sent_at(m, batch_sent_at))
+            for m, text in zip(messages, texts, strict=True)
         ]
         if self.server.reject_invalid:
             invalid = {i: list(s.violations) for i, s in enumerate(stored) if not s.ok}
@@ -454,16 +453,20 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 
 
 def _messages_of(
-    payload: dict[str, Any], path: str, body_size: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The messages of a body, and the batch's ``sentAt``: a single route's body is one message."""
+    payload: dict[str, Any], path: str, body: bytes
+) -> tuple[list[dict[str, Any]], str | None, list[bytes]]:
+    """The messages of a body, the batch's ``sentAt``, and a JSON text bounding each message.
+
+    A single route's body is one message. Each message's text (its own JSON when
+    the size check wrote it, else the whole body) bounds its nesting, so that
+    validation can skip the ``MAX_DEPTH`` walk for a shallow one (``validate_text``).
+    """
     if path in _SINGLE_ROUTES:
         kind = _SINGLE_ROUTES[path]
         if payload.setdefault("type", kind) != kind:
             raise BadRequest(400, f"{path} takes {kind} messages, not {payload['type']!r}")
         payload.pop("writeKey", None)
-        _check_sizes([payload], body_size, single=True)
-        return [payload], None
+        return [payload], None, _check_sizes([payload], body, single=True)
     batch = payload.get("batch")
     if not isinstance(batch, list):
         raise BadRequest(400, "batch must be a list of messages")
@@ -475,30 +478,40 @@ def _messages_of(
             raise BadRequest(400, f"batch[{index}] must be a JSON object")
         if not isinstance(message.get("type"), str):
             raise BadRequest(400, f"batch[{index}] has no type")
-    _check_sizes(batch, body_size)
+    texts = _check_sizes(batch, body)
     sent_at = payload.get("sentAt")
-    return batch, sent_at if isinstance(sent_at, str) else None
+    return batch, sent_at if isinstance(sent_at, str) else None, texts
 
 
-def _check_sizes(messages: list[dict[str, Any]], body_size: int, *, single: bool = False) -> None:
-    """Segment refuses a request with a message over 32 KiB (compact JSON, as senders count)."""
-    if body_size <= MAX_MESSAGE_BYTES:
-        return  # no message of a body this small can be
+def _check_sizes(
+    messages: list[dict[str, Any]], body: bytes, *, single: bool = False
+) -> list[bytes]:
+    """Segment refuses a request with a message over 32 KiB (compact JSON, as senders count).
+
+    Returns a text bounding each message: the body when it is too small to hold
+    an oversized message, else each message's compact JSON, measured here.
+    """
+    if len(body) <= MAX_MESSAGE_BYTES:
+        return [body] * len(messages)  # no message of a body this small can be
+    texts = []
     for index, message in enumerate(messages):
-        size = len(to_json(message))
+        text = to_json(message)
+        texts.append(text)
+        size = len(text)
         if size > MAX_MESSAGE_BYTES:
             where = "the message" if single else f"batch[{index}]"
             limit = f"over the {MAX_MESSAGE_BYTES:,} limit"
             raise BadRequest(400, f"{where} is {size:,} bytes, {limit}")
+    return texts
 
 
 def _nothing_more(size: int) -> bytes:
     return b""  # a request body is read whole before it is decoded
 
 
-def _violations(message: dict[str, Any], plan: TrackingPlan | None) -> tuple[str, ...]:
+def _violations(message: dict[str, Any], text: bytes, plan: TrackingPlan | None) -> tuple[str, ...]:
     try:
-        validate(message, plan=plan)
+        validate_text(message, text, plan=plan)
     except InvalidEventError as error:
         return tuple(str(problem) for problem in error.problems)
     return ()
