@@ -28,7 +28,7 @@ from .._exceptions import InvalidEventError, Problem
 from ._b2b import SPEC_EVENTS, B2BEvent, _is_date_only
 from ._calls import TrackMessage
 from ._common import Properties, TimestampRules, rule_error
-from ._errors import problems_from
+from ._errors import depth_error, problems_from
 from ._validate import VALIDATORS, depth_checked
 
 if TYPE_CHECKING:
@@ -150,6 +150,9 @@ class Event(Properties):
 
     def __init__(self, /, **data: Any) -> None:
         """Check the properties; see the class docstring."""
+        too_deep = depth_error({"properties": data})  # MAX_DEPTH, counted as on the wire
+        if too_deep is not None:
+            raise InvalidEventError(self.event_name, problems_from(too_deep)) from None
         try:
             super().__init__(**data)
         except ValidationError as exc:

@@ -144,6 +144,13 @@ def test_a_custom_event_has_the_one_nesting_limit_of_every_message() -> None:
 
     with pytest.raises(InvalidEventError, match=f"nested too deeply \\(over {MAX_DEPTH} levels\\)"):
         Tracker()(SeatLimitReached(seats=5), user_id="u_1", properties={"deep": deep})
+    # Extra properties given to the event itself are held to the same limit.
+    with pytest.raises(InvalidEventError) as raised:
+        SeatLimitReached(seats=5, deep=deep)  # type: ignore[call-arg]  # an extra property
+    (problem,) = raised.value.problems
+    assert problem.path.startswith("properties.deep.a.a")
+    assert problem.reason == f"nested too deeply (over {MAX_DEPTH} levels)"
+    assert str(raised.value).startswith("Seat Limit Reached: properties.deep.a")
 
 
 def test_tracking_something_else_than_an_event_is_a_type_error() -> None:
