@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from ._client import _BaseClient
-from ._delivery.async_worker import AsyncEngine
+from ._delivery.async_worker import AsyncWorker
 from ._delivery.options import Options
 from ._delivery.transport import AsyncHttpTransport
 from ._exceptions import ConfigurationError
@@ -44,7 +44,7 @@ class AsyncClient(_BaseClient):
     still delivers what it holds within ``shutdown_timeout`` and counts the rest.
     """
 
-    _engine: AsyncEngine
+    _worker: AsyncWorker
 
     def _http_transport(self, **options: Any) -> AsyncHttpTransport:
         http_client = options.get("http_client")
@@ -52,7 +52,7 @@ class AsyncClient(_BaseClient):
             raise ConfigurationError("AsyncClient's http_client must be an httpx.AsyncClient")
         return AsyncHttpTransport(**options)
 
-    def _new_engine(self, transport: Any, options: Options, *, batch_overhead: int) -> AsyncEngine:
+    def _new_worker(self, transport: Any, options: Options, *, batch_overhead: int) -> AsyncWorker:
         if options.sync:
             raise ConfigurationError("sync=True is for Client; AsyncClient sends from a task")
         if self._spool_path is not None:
@@ -63,7 +63,7 @@ class AsyncClient(_BaseClient):
             )
         if not inspect.iscoroutinefunction(getattr(transport, "send", None)):
             raise ConfigurationError("AsyncClient needs an AsyncTransport (async send, aclose)")
-        return AsyncEngine(transport, self._accounting, options, batch_overhead=batch_overhead)
+        return AsyncWorker(transport, self._accounting, options, batch_overhead=batch_overhead)
 
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event tracked so far is delivered or dropped.
@@ -78,7 +78,7 @@ class AsyncClient(_BaseClient):
             why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
-        return await self._engine.flush(timeout)
+        return await self._worker.flush(timeout)
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then release the connection; later events are dropped.
@@ -88,13 +88,11 @@ class AsyncClient(_BaseClient):
         ``unconfirmed`` if it was in a request still waiting for its answer (the
         endpoint may have stored it).
         """
-        engine = self._engine
-        budget = engine.shutdown_timeout if timeout is None else timeout
-        await engine.close(budget)
+        await self._worker.close(self._shutdown_timeout if timeout is None else timeout)
         self._close_record()
 
     async def __aenter__(self) -> AsyncClient:
-        self._engine.bind()  # this loop from now on, also for events tracked from other threads
+        self._worker.bind()  # this loop from now on, also for events tracked from other threads
         return self
 
     async def __aexit__(

@@ -20,10 +20,10 @@ import httpx
 
 from ._callsite import caller
 from ._delivery.accounting import Accounting, DeliveryStats, DropHook, DropReason
-from ._delivery.core import _Core
+from ._delivery.async_worker import AsyncWorker
 from ._delivery.options import Options, Overflow, at_least, positive
 from ._delivery.spool import Spool, SpoolError
-from ._delivery.spool_worker import SpoolEngine
+from ._delivery.spool_buffer import SpoolBuffer
 from ._delivery.transport import (
     AsyncHttpTransport,
     AsyncTransport,
@@ -32,7 +32,7 @@ from ._delivery.transport import (
     redact_url,
 )
 from ._delivery.wire import MAX_MESSAGE_BYTES, batch_overhead
-from ._delivery.worker import Engine
+from ._delivery.worker import ThreadWorker
 from ._exceptions import ConfigurationError, InvalidEventError, MessageTooLargeError
 from ._logs.writer import EventLogWriter, split_log_name
 from .events import Message
@@ -95,7 +95,7 @@ class _BaseClient:
         alias: ``alias(user_id=..., previous_id=...)``, as ``Tracker.alias``.
     """
 
-    _engine: _Core
+    _worker: ThreadWorker | AsyncWorker
 
     def __init__(
         self,
@@ -246,14 +246,15 @@ class _BaseClient:
         # Under test capture not even what earlier processes left in the spool may be
         # sent: the spool is not opened (its files stay for the next real run).
         self._spool_path = None if self._over_http and _override is not None else spool
-        self._engine = self._new_engine(
+        self._shutdown_timeout = options.shutdown_timeout
+        self._worker = self._new_worker(
             transport, options, batch_overhead=batch_overhead(self._write_key)
         )
         try:
             self._record = _open_record(record, record_max_bytes)
         except BaseException:
-            if isinstance(self._engine, Engine):
-                self._engine.close(0)  # the spool file, if any, is not left locked
+            if isinstance(self._worker, ThreadWorker):
+                self._worker.close(0)  # the spool file, if any, is not left locked
             raise
         self.track = Tracker(sink=self._submit, on_invalid=self._handle_invalid)
         self.identify = self.track.identify
@@ -267,7 +268,9 @@ class _BaseClient:
     def _http_transport(self, **options: Any) -> Any:
         raise NotImplementedError
 
-    def _new_engine(self, transport: Any, options: Options, *, batch_overhead: int) -> _Core:
+    def _new_worker(
+        self, transport: Any, options: Options, *, batch_overhead: int
+    ) -> ThreadWorker | AsyncWorker:
         raise NotImplementedError
 
     # -- the hot path -------------------------------------------------------
@@ -283,10 +286,10 @@ class _BaseClient:
         if self._record is not None:
             self._record.write(data)
         override = _override
-        if override is not None and self._over_http and not self._engine.closed:
+        if override is not None and self._over_http and not self._worker.queue.closed:
             self._hand_over(override, data)
             return
-        self._engine.submit(data)
+        self._worker.submit(data)
 
     def _hand_over(self, override: Transport, data: bytes) -> None:
         """Under test capture: the event goes to the override, in this thread, not to HTTP."""
@@ -328,12 +331,12 @@ class _BaseClient:
     @property
     def closed(self) -> bool:
         """True once ``close()`` has been called."""
-        return self._engine.closed
+        return self._worker.queue.closed
 
     @property
     def stats(self) -> DeliveryStats:
         """Counters since creation: tracked, delivered, dropped by reason, pending, retries."""
-        return self._accounting.snapshot(self._engine.pending())
+        return self._accounting.snapshot(self._worker.queue.pending())
 
     def __repr__(self) -> str:
         target = redact_url(self._endpoint) if self._endpoint is not None else "custom transport"
@@ -344,7 +347,7 @@ class _BaseClient:
 class Client(_BaseClient):
     __doc__ = _BaseClient.__doc__
 
-    _engine: Engine
+    _worker: ThreadWorker
 
     def _http_transport(self, **options: Any) -> HttpTransport:
         http_client = options.get("http_client")
@@ -352,16 +355,18 @@ class Client(_BaseClient):
             raise ConfigurationError("http_client must be an httpx.Client")
         return HttpTransport(**options)
 
-    def _new_engine(self, transport: Transport, options: Options, *, batch_overhead: int) -> Engine:
+    def _new_worker(
+        self, transport: Transport, options: Options, *, batch_overhead: int
+    ) -> ThreadWorker:
+        buffer = None
         if self._spool_path is not None:
             try:
-                spool = Spool(self._spool_path)
+                buffer = SpoolBuffer(Spool(self._spool_path))
             except SpoolError as exc:
                 raise ConfigurationError(str(exc)) from exc
-            return SpoolEngine(
-                transport, self._accounting, options, batch_overhead=batch_overhead, spool=spool
-            )
-        return Engine(transport, self._accounting, options, batch_overhead=batch_overhead)
+        return ThreadWorker(
+            transport, self._accounting, options, batch_overhead=batch_overhead, buffer=buffer
+        )
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -378,7 +383,7 @@ class Client(_BaseClient):
             why the latest were, and each reason is logged as a warning.
         """
         self._flush_record()
-        return self._engine.flush(timeout)
+        return self._worker.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then release the connection; later events are dropped.
@@ -388,7 +393,7 @@ class Client(_BaseClient):
         ``unconfirmed`` if it was in a request still waiting for its answer (the
         endpoint may have stored it).
         """
-        self._engine.close(self._engine.shutdown_timeout if timeout is None else timeout)
+        self._worker.close(self._shutdown_timeout if timeout is None else timeout)
         self._close_record()
 
     def __enter__(self) -> Client:

@@ -167,7 +167,7 @@ def test_a_forked_child_does_not_count_the_parents_events(server: BatchServer) -
     track(client, 3)  # queued: no loop has run yet
 
     def child() -> dict[str, Any]:
-        client._engine.close_at_exit()  # what the child's exit handler runs
+        client._worker.close_at_exit()  # what the child's exit handler runs
         return {"pending": client.stats.pending, "dropped": dropped}
 
     report = in_forked_child(child)
@@ -248,7 +248,7 @@ def test_aclose_counts_a_send_without_an_answer_as_unconfirmed(server: BatchServ
     async def main() -> AsyncClient:
         client = make(server, flush_interval=0.01, max_batch_events=1)
         track(client, 3)
-        while not client._engine._unanswered:  # the first request, waiting for its answer
+        while not client._worker.queue.unanswered:  # the first request, waiting for its answer
             await asyncio.sleep(0.01)
         await client.aclose(timeout=0.2)
         return client

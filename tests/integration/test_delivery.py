@@ -335,7 +335,7 @@ def test_a_forked_child_closing_without_sending_leaves_the_parents_connections_o
     with make_client(server) as client:
         signed_in(client, 1)
         assert client.flush(timeout=10)  # the pool now holds a connection to the server
-        transport = client._engine._transport
+        transport = client._worker._transport
         assert isinstance(transport, b2b_events.HttpTransport)
 
         def child() -> dict[str, Any]:

@@ -267,7 +267,7 @@ def test_a_failed_spool_write_is_a_counted_drop_not_an_exception(
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
     dropped: list[tuple[str, int]] = []
     client._accounting._on_drop = lambda reason, ms: dropped.append((reason, len(ms)))
-    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
+    client._worker.queue.buffer.spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
     client.track.signed_in(user_id="u", group_id="g")  # does not raise
     assert client.stats.dropped["spool_error"] == 1
     assert dropped == [("spool_error", 1)]
@@ -307,7 +307,7 @@ def test_tracking_during_an_outage_does_not_cut_the_rest_short(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a batch runs out of retries the worker rests; new events must not wake it."""
-    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 60.0)  # slow box
+    monkeypatch.setattr("b2b_events._delivery.queue.RETRY_PAUSE", 60.0)  # slow box
     sends: list[int] = []
 
     class Down:
@@ -341,7 +341,7 @@ def test_a_transport_that_kills_every_worker_does_not_spin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The batch goes back to disk; its next worker rests first, as after an outage."""
-    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 60.0)  # slow box
+    monkeypatch.setattr("b2b_events._delivery.queue.RETRY_PAUSE", 60.0)  # slow box
     sends: list[int] = []
 
     class Stop(BaseException):  # as gevent's Timeout
@@ -394,7 +394,7 @@ def test_drop_oldest_survives_a_failing_spool(tmp_path: Path) -> None:
     )
     for i in range(3):
         client.track.signed_in(user_id=f"u{i}", group_id="g")
-    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # the disk failed
+    client._worker.queue.buffer.spool._own.db.close()  # type: ignore[attr-defined]  # the disk failed
     client.track.signed_in(user_id="late", group_id="g")  # does not raise
     assert client.stats.dropped["queue_full"] == 1
     client.close(timeout=0)
@@ -405,14 +405,14 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
     spool = tmp_path / "events.sqlite"
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
     client.track.signed_in(user_id="u", group_id="g")
-    engine = client._engine
-    engine._before_fork()  # type: ignore[attr-defined]
+    queue = client._worker.queue
+    queue._before_fork()
     try:
         other = Spool(spool)  # as another process would, between the hooks
         assert other.adopt_orphans(force=True) == 0
         other.close()
     finally:
-        engine._after_fork_in_parent()  # type: ignore[attr-defined]
+        queue._after_fork_in_parent()
     client.track.signed_in(user_id="v", group_id="g")
     assert client.stats.pending == 2
     assert client.stats.dropped_total == 0
@@ -450,7 +450,7 @@ def test_a_long_outage_holds_at_most_one_batch_in_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batch after batch runs out of retries and goes back to disk, never piling up in memory."""
-    monkeypatch.setattr("b2b_events._delivery.spool_worker.RETRY_PAUSE", 0.01)
+    monkeypatch.setattr("b2b_events._delivery.queue.RETRY_PAUSE", 0.01)
     client = Client(
         write_key="k",
         endpoint="http://127.0.0.1:9",  # nothing listens: connection refused
@@ -463,10 +463,10 @@ def test_a_long_outage_holds_at_most_one_batch_in_memory(
         client.track.signed_in(user_id=f"u{i}", group_id="g")
     kept = "100 event(s) kept in the spool after"
     wait_for(lambda: caplog.text.count(kept) >= 5, 30, lambda: caplog.text)
-    engine = client._engine
-    with engine._lock:
-        in_memory = len(engine._inflight)
-        on_disk = len(engine._spool)  # type: ignore[attr-defined]
+    queue = client._worker.queue
+    with queue.lock:
+        in_memory = sum(len(batch.rest) for batch in queue.in_flight)
+        on_disk = len(queue.buffer)
     assert in_memory <= 100  # the batch being tried; the rest waits on disk
     assert in_memory + on_disk == 2_500
     assert client.stats.dropped_total == 0
@@ -521,7 +521,7 @@ def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
     with running() as collector:
         client = Client(write_key="k", endpoint=collector.url, spool=spool, flush_interval=30)
         assert client.stats.pending == 1  # adopted
-        client._engine._spool._adopted[0].db.close()  # type: ignore[attr-defined]  # it fails
+        client._worker.queue.buffer.spool._adopted[0].db.close()  # type: ignore[attr-defined]  # it fails
         mine = client.track.signed_in(user_id="u", group_id="g").message_id
         assert client.flush(timeout=30)  # ours delivered; the orphan's one left on disk
         client.close()
@@ -553,7 +553,7 @@ def test_a_live_client_adopts_files_of_processes_that_die_while_it_runs(
 def test_a_fork_after_close_leaves_the_child_s_descriptors_alone(tmp_path: Path) -> None:
     """The closed spool's lock descriptor number may belong to another file by then."""
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
-    lock = client._engine._spool._own.lock  # type: ignore[attr-defined]
+    lock = client._worker.queue.buffer.spool._own.lock  # type: ignore[attr-defined]
     client.close(timeout=0)
     other = os.open(tmp_path / "other", os.O_CREAT | os.O_WRONLY)  # often the number itself
     if other != lock:  # else put it there: another file now holds the number
@@ -601,7 +601,7 @@ def test_failed_spool_writes_log_one_error_with_the_count_not_one_per_event(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "e.sqlite")
-    client._engine._spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
+    client._worker.queue.buffer.spool._own.db.close()  # type: ignore[attr-defined]  # as if the disk failed
     for i in range(200):
         client.track.signed_in(user_id=f"u{i}", group_id="g")
     errors = [r for r in caplog.records if "cannot write to the spool" in r.getMessage()]

@@ -15,7 +15,7 @@ import b2b_events
 from b2b_events import Client, ConfigurationError, MessageTooLargeError, Response
 from b2b_events._delivery.accounting import Accounting
 from b2b_events._delivery.options import Options as EngineOptions
-from b2b_events._delivery.worker import Engine
+from b2b_events._delivery.worker import ThreadWorker
 from b2b_events.events._common import iso_timestamp
 
 
@@ -203,7 +203,7 @@ def test_sync_mode_flush_and_close_wait_for_sends_in_other_threads(
 def wait_until_flushing(client: Client) -> None:
     """Until a flush() in another thread has taken its target and waits."""
     deadline = time.monotonic() + 5
-    while not client._engine._flush_waiters:
+    while not client._worker.queue.flush_waiters:
         assert time.monotonic() < deadline, "flush() did not start waiting"
         time.sleep(0.005)
 
@@ -421,7 +421,7 @@ def test_a_worker_killed_by_a_base_exception_is_replaced(drops: Drops) -> None:
     assert killing.sending.wait(5)
     for user in ("second", "third"):  # the queue is full now
         client.track.signed_in(user_id=user, group_id="g")
-    first_worker = client._engine._thread
+    first_worker = client._worker._thread
     assert first_worker is not None
     killing.gate.set()  # the worker dies; another must take the queue, with no track() to ask
     first_worker.join(5)  # its exception is reported now, within this test
@@ -719,7 +719,7 @@ def test_a_batch_fills_the_byte_budget_commas_included(
     transport: MemoryTransport, max_batch_bytes: int, sizes: list[int]
 ) -> None:
     options = EngineOptions(max_batch_bytes=max_batch_bytes, flush_interval=60)
-    engine = Engine(transport, Accounting(), options, batch_overhead=0)
+    engine = ThreadWorker(transport, Accounting(), options, batch_overhead=0)
     messages = [b'"message%d"' % i for i in range(4)]  # 10 bytes each
     for message in messages:
         engine.submit(message)

@@ -9,10 +9,10 @@ Read top to bottom, as a message travels:
 - ``policy``: what a response means and when to try again (tenacity's strategies);
 - ``routine``: the one sans-IO delivery routine, and the two loops that drive it;
 - ``options``: every queue, batching and retry option, checked once;
-- ``core``: the queue's limits, flush numbering and settling, shared by the workers;
-  ``notices``: their rate-limited log lines about failing attempts;
-- ``worker`` (a thread), ``async_worker`` (an asyncio task), ``spool_worker`` (the
-  thread worker with a spool: adopting orphaned files);
+- ``queue``: a buffer, its limits, flush numbering, and the settling of what the
+  routine decides; ``notices``: rate-limited log lines about failing attempts;
+- ``worker`` (threads) and ``async_worker`` (asyncio tasks): the two drivers of a
+  queue, which wait, take batches and run the routine; either holds either buffer;
 - ``transport``: HTTP (httpx) and the ``Transport`` seam;
 - ``fork`` and ``shutdown``: forks, the exit handler, multiprocessing children.
 """

@@ -1,12 +1,12 @@
-"""The asyncio engine: the same queue, limits and accounting, driven by an asyncio task.
+"""The asyncio worker: asyncio tasks that drive a ``Queue``.
 
 Everything that decides (queue limits, overflow, batch cuts, retry policy, what a
-response means, drop reasons) is in ``_Core`` and ``_policy``, shared with the
-threaded ``Engine``; this module only waits and sends the asyncio way.
+response means, drop reasons) is in ``queue``, ``routine`` and ``policy``, shared
+with the thread worker; this module only waits and sends the asyncio way.
 
 ``track`` may be called from the loop or from any other thread: the queue is
 thread-safe, and other threads wake the task with ``call_soon_threadsafe``. The
-engine belongs to the loop it is created in, entered in (``async with``), or
+worker belongs to the loop it is created in, entered in (``async with``), or
 first called in (a ``track``, ``flush``, ``aclose``); until it has one, events
 simply wait in the queue.
 """
@@ -20,21 +20,20 @@ import time
 from collections.abc import Sequence
 
 from .accounting import Accounting
-from .buffer import Batch
-from .core import _Core
-from .fork import at_fork
+from .buffer import Batch, MemoryBuffer
 from .options import Options
+from .queue import Queue
 from .routine import Wait, deliver, drive_async
 from .shutdown import _open_engines
 from .transport import AsyncTransport, Response
 
-__all__ = ["AsyncEngine"]
+__all__ = ["AsyncWorker"]
 
 logger = logging.getLogger("b2b_events.delivery")
 
 
-class AsyncEngine(_Core):
-    """Queue and delivery of one ``AsyncClient``; one asyncio task sends."""
+class AsyncWorker:
+    """Delivers the ``Queue`` of one ``AsyncClient`` from asyncio tasks."""
 
     def __init__(
         self,
@@ -44,65 +43,59 @@ class AsyncEngine(_Core):
         *,
         batch_overhead: int,
     ) -> None:
-        """Create an engine; the task starts with the first call inside a running loop."""
+        """Create a worker; the task starts with the first call inside a running loop."""
         self._transport = transport
+        self._opts = options
+        self._transport_closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.forked()
+        # Made inside the app's loop (a startup hook): events tracked from worker
+        # threads (sync endpoints) can then start the task in it.
+        self._loop = _running_loop()
+        self.queue = Queue(MemoryBuffer(), accounting, options, self, batch_overhead=batch_overhead)
+        self.submit = self.queue.submit
+        self.pending = self.queue.pending
+        _open_engines.add(self)
+
+    def bind(self) -> None:
+        """Inside a running loop: adopt it and start the task (``async with`` does)."""
+        with self.queue.lock:
+            self._bind_here()
+
+    # -- the Driver protocol (lock held, from any thread) ---------------------------
+
+    def forked(self) -> None:
+        """Unbound, no tasks: the parent's loop and tasks stay the parent's (a fork)."""
+        self._loop = None
         self._task: asyncio.Task[None] | None = None
         self._spares: set[asyncio.Task[None]] = set()  # more tasks, up to max_in_flight in all
         self._wake = asyncio.Event()  # bound to a loop on first use (Python >= 3.10)
         self._progress = asyncio.Event()
         self._turn = asyncio.Event()  # a task waiting for its turn may take a batch
-        self._transport_closed = False
-        super().__init__(accounting, options, batch_overhead=batch_overhead)
-        # Made inside the app's loop (a startup hook): events tracked from worker
-        # threads (sync endpoints) can then start the task in it.
-        self._loop = _running_loop()
-        # A forked child must not count the parent's queue as its own (at exit).
-        at_fork(after_in_child=self._after_fork_in_child)
-        _open_engines.add(self)
 
-    def bind(self) -> None:
-        """Inside a running loop: adopt it and start the task (``async with`` does)."""
-        with self._lock:
-            self._bind_here()
-
-    def _after_fork_in_child(self) -> None:
-        """The parent's queue, loop and task stay the parent's: start empty and unbound."""
-        self._init_state()
-        self._buffer = self._buffer.forked()
-        self._loop = None
-        self._task = None
-        self._spares = set()
-        self._wake = asyncio.Event()
-        self._progress = asyncio.Event()
-        self._turn = asyncio.Event()
-        self._accounting.reset()
-
-    # -- hooks of _Core (called with the lock held, from any thread) -----------
-
-    def _ensure_worker(self) -> None:
+    def start(self) -> None:
         if self._task is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another thread, or no loop yet
             if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._start)
+                self._loop.call_soon_threadsafe(self._start_task)
             return
         if self._loop is None:
             self._loop = loop
         if loop is self._loop:
-            self._start()
+            self._start_task()
 
-    def _start(self) -> None:
+    def _start_task(self) -> None:
         """In the loop's thread: start the sending task once."""
         if self._task is None and self._loop is not None and not self._closed_for_good():
             self._task = self._loop.create_task(self._run(), name="b2b-events-async-worker")
 
     def _closed_for_good(self) -> bool:
-        return self._closed and not self._queue_len()
+        return self.queue.closed and not len(self.queue.buffer)
 
-    def _wake_worker(self) -> None:
+    def wake(self) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -110,27 +103,28 @@ class AsyncEngine(_Core):
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
-        if self._stalled and self._my_turn():  # the tasks rest before retries
+        if self.queue.stalled and self.queue.my_turn():  # the tasks rest before retries
             loop.call_soon_threadsafe(self._add_sender_now)
 
-    def _add_sender(self) -> None:
+    def add_sender(self) -> None:
         # A task waiting for its turn takes the next batch; or a new one, while
         # there are fewer than max_in_flight (started here, on the first need).
-        if self._closed or self._loop is None or _running_loop() is not self._loop:
+        queue = self.queue
+        if queue.closed or self._loop is None or _running_loop() is not self._loop:
             return
-        if self._parked:
+        if queue.parked:
             self._turn.set()
-        elif self._queue_len() and 1 + len(self._spares) < self._opts.max_in_flight:
+        elif len(queue.buffer) and 1 + len(self._spares) < self._opts.max_in_flight:
             spare = self._loop.create_task(self._run(spare=True), name="b2b-events-async-worker")
             self._spares.add(spare)
             spare.add_done_callback(self._spares.discard)
 
     def _add_sender_now(self) -> None:
-        with self._lock:
-            if self._stalled and self._my_turn():
-                self._add_sender()
+        with self.queue.lock:
+            if self.queue.stalled and self.queue.my_turn():
+                self.add_sender()
 
-    def _on_progress(self) -> None:
+    def progress(self) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -144,26 +138,26 @@ class AsyncEngine(_Core):
     async def flush(self, timeout: float) -> bool:
         """Wait until everything accepted so far is delivered or dropped, at most ``timeout`` s."""
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._lock:
-            target = self._accepted
-            if self._done_below(target):
+        with self.queue.lock:
+            target = self.queue.accepted
+            if self.queue.done_below(target):
                 return True
             self._bind_here()
-            self._flush_waiters += 1
-            self._wake_worker()
+            self.queue.flush_waiters += 1
+            self.wake()
         try:
             while True:
                 self._progress.clear()
-                with self._lock:
-                    if self._done_below(target):
+                with self.queue.lock:
+                    if self.queue.done_below(target):
                         return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 await _wait(self._progress, remaining)
         finally:
-            with self._lock:
-                self._flush_waiters -= 1
+            with self.queue.lock:
+                self.queue.flush_waiters -= 1
 
     async def close(self, timeout: float) -> None:
         """Stop accepting, deliver what is queued within ``timeout`` s, drop the rest as timeout.
@@ -171,10 +165,10 @@ class AsyncEngine(_Core):
         A later call only waits (within its own timeout) for the first to finish.
         """
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._lock:
-            first = self._mark_closed(deadline)
+        with self.queue.lock:
+            first = self.queue.mark_closed(deadline)
             self._bind_here()
-            self._wake_worker()
+            self.wake()
         self._turn.set()
         me = asyncio.current_task()
         tasks = [t for t in (self._task, *self._spares) if t is not None and t is not me]
@@ -186,10 +180,10 @@ class AsyncEngine(_Core):
                     task.cancel()  # stuck in a send: what it holds is counted below
         if not first:
             return  # the first close() decides what is dropped, and when
-        self._drop_leftovers()
+        self.queue.drop_leftovers()
         _open_engines.discard(self)
         await self._close_transport()
-        self._accounting.log_unlogged()
+        self.queue.accounting.log_unlogged()
 
     async def _close_transport(self) -> None:
         if self._transport_closed:
@@ -210,14 +204,10 @@ class AsyncEngine(_Core):
         bound = self._loop
         if bound is None or bound.is_closed() or (bound is not loop and not bound.is_running()):
             if bound is not None and bound is not loop:
-                self._task = None  # the old loop's, never to run again
-                self._spares = set()
-                self._turn = asyncio.Event()
-                self._wake = asyncio.Event()
-                self._progress = asyncio.Event()
+                self.forked()  # as in a child: the old loop's task and events never run again
             self._loop = loop
         if loop is self._loop:
-            self._start()
+            self._start_task()
 
     def close_at_exit(self) -> None:
         """At interpreter exit the loop is gone: count what is left, and say how to avoid it."""
@@ -228,9 +218,9 @@ class AsyncEngine(_Core):
                 "Call `await client.aclose()` (e.g. in your app's shutdown hook).",
                 pending,
             )
-        with self._lock:
-            self._closed = True
-        self._drop_leftovers()
+        with self.queue.lock:
+            self.queue.closed = True
+        self.queue.drop_leftovers()
 
     # -- the task -----------------------------------------------------------------
 
@@ -243,8 +233,8 @@ class AsyncEngine(_Core):
                 try:
                     await self._deliver_batch(batch)
                 finally:
-                    with self._lock:
-                        self._holding -= 1
+                    with self.queue.lock:
+                        self.queue.holding -= 1
                     self._turn.set()
         except asyncio.CancelledError:
             if spare:
@@ -252,89 +242,84 @@ class AsyncEngine(_Core):
             # The loop is shutting down (asyncio.run() returned) without aclose():
             # deliver what we can within shutdown_timeout, count the rest.
             deadline = time.monotonic() + self._opts.shutdown_timeout
-            with self._lock:
-                self._mark_closed(deadline)
-                interrupted = list(self._in_flight)  # the sends that were cancelled
+            with self.queue.lock:
+                self.queue.mark_closed(deadline)
+                interrupted = list(self.queue.in_flight)  # the sends that were cancelled
             with contextlib.suppress(asyncio.TimeoutError):  # a send as slow as its timeout
                 await asyncio.wait_for(
                     self._deliver_the_rest(interrupted), max(0.0, deadline - time.monotonic())
                 )
-            self._drop_leftovers()
+            self.queue.drop_leftovers()
             await self._close_transport()
 
     async def _deliver_the_rest(self, interrupted: list[Batch]) -> None:
         for batch in interrupted:  # again, with the same messageIds: none is lost to the cancel
             await self._deliver_batch(batch)
-        while True:
-            with self._lock:
-                rest = self._take_batch() if self._queue_len() else None
-            if not rest:
-                return
+        while rest := self.queue.take_rest():
             await self._deliver_batch(rest)
 
     async def _next_batch(self) -> Batch | None:
         """Wait until a batch is due and take it; None means stop."""
         first_seen: float | None = None
         while True:
-            with self._lock:
-                action, first_seen = self._next_step(first_seen)
+            with self.queue.lock:
+                action, first_seen = self.queue.next_step(first_seen)
                 if action == "stop":
                     return None  # close() accounts for what is left
                 if action == "take":
-                    self._holding += 1
-                    return self._take_batch() or Batch([], ())  # memory: always readable
+                    self.queue.holding += 1
+                    return self.queue.take() or Batch([], ())  # memory: always readable
                 if action == "park":  # another task is sending: its batch or retry wakes us
                     self._turn.clear()
-                    self._parked += 1
+                    self.queue.parked += 1
                 else:
                     self._wake.clear()  # under the lock: a later submit sets it again
             if action == "wait":
-                await _wait(self._wake, self._until_due(first_seen))
+                await _wait(self._wake, self.queue.until_due(first_seen))
                 continue
             try:
                 await self._turn.wait()
             finally:
-                with self._lock:
-                    self._parked -= 1
+                with self.queue.lock:
+                    self.queue.parked -= 1
 
     async def _wait(self, step: Wait) -> None:
         """Wait between attempts; end at once if close() leaves no time for the next one."""
-        end = self._stall(step)
+        end = self.queue.stall(step)
         try:
-            while not self._give_up(end):
+            while not self.queue.give_up(end):
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     return
                 self._wake.clear()
                 await _wait(self._wake, remaining)
         finally:
-            with self._lock:
-                self._stalled -= 1
+            with self.queue.lock:
+                self.queue.stalled -= 1
 
     async def _send_once(self, batch: Batch, part: Sequence[bytes]) -> Response:
-        self._sending(batch, len(part))  # a cancel leaves it marked: counted "unconfirmed"
+        self.queue.sending(batch, len(part))  # a cancel leaves it marked: counted "unconfirmed"
         try:
             response = await self._transport.send(part)
         except Exception as exc:  # a custom transport broke its contract: retry it
             logger.debug("b2b-events: transport raised", exc_info=True)
             response = Response(0, detail=f"{type(exc).__name__}: {exc}")
-        self._sending(batch, 0)
+        self.queue.sending(batch, 0)
         return response
 
     async def _deliver_batch(self, batch: Batch) -> None:
+        """Send what is left of one batch with retries; split on 400/413; account for each."""
+        queue = self.queue
         try:
-            await self._deliver(batch)
+            await drive_async(
+                deliver(batch.rest, self._opts.retry, give_up=queue.give_up),
+                send=lambda part: self._send_once(batch, part),
+                wait=self._wait,
+                settle=lambda step: queue.finish(batch, step),
+            )
         except Exception:  # never let the task die; account for the batch instead
             logger.exception("b2b-events: unexpected error while delivering a batch")
-            self._failed(batch)
-
-    async def _deliver(self, batch: Batch) -> None:
-        await drive_async(
-            deliver(batch.rest, self._opts.retry, give_up=self._give_up),
-            send=lambda part: self._send_once(batch, part),
-            wait=self._wait,
-            settle=lambda step: self._finish(batch, step),
-        )
+            queue.failed(batch)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -4,8 +4,12 @@ A worker is handed a buffer (memory here, SQLite in ``spool_buffer``) and never
 reaches into it: it appends, takes ``Batch`` objects, and settles or gives them
 back. Every accepted message has a number, in the order it was accepted;
 ``flush()`` waits until no message numbered below its target is queued or in a
-batch, with either buffer. Not thread-safe: the engine's lock is held around
-every call.
+batch, with either buffer. Not thread-safe: the queue's lock is held around
+every call but ``scan``.
+
+What only a spool does (adopting the files of dead processes, files to close,
+connections that must not cross ``fork()``) is part of the protocol too, as
+no-ops in memory: the workers drive either buffer the same way.
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ class Buffer(Protocol):
     durable: bool
     """Messages that cannot be delivered now stay for later (a spool), rather than dropped."""
 
+    where: str
+    """Where the messages are, for log lines (the spool's path)."""
+
+    closed: bool
+    """``close()`` was called: nothing is read or written any more."""
+
     def __len__(self) -> int:
         """Messages stored and not taken."""
         ...
@@ -104,11 +114,48 @@ class Buffer(Protocol):
         """The buffer a forked child starts with: the parent's messages stay the parent's."""
         ...
 
+    # -- what only a spool does: adopting the files of dead processes --
+
+    def scan(self) -> list[Any] | None:
+        """Lock not held: look for messages left by other processes (None: nothing to do).
+
+        At most every so often; the first call always looks.
+        """
+        ...
+
+    def adopt(self, found: list[Any], number: int) -> int:
+        """Take in what ``scan`` found, numbered ``number``; return how many messages."""
+        ...
+
+    @property
+    def waiting(self) -> bool:
+        """Messages exist that cannot be taken in yet (a locked file): flush() is not done."""
+        ...
+
+    def upkeep_due(self) -> float | None:
+        """When an idle worker should ``scan`` again (monotonic seconds; None: no need)."""
+        ...
+
+    def suspend(self) -> None:
+        """Before ``fork()``: let go of what must not cross it (SQLite connections)."""
+        ...
+
+    def resume(self) -> None:
+        """After ``fork()``, in the parent: take it back."""
+        ...
+
+    def close(self) -> None:
+        """Close the files (once); what is stored stays for the next process."""
+        ...
+
 
 class MemoryBuffer:
     """A deque of serialized messages; numbers are consecutive from the oldest."""
 
     durable = False
+    where = "memory"
+    closed = False
+    waiting = False
 
     def __init__(self) -> None:
         self._queue: deque[bytes] = deque()
@@ -165,3 +212,21 @@ class MemoryBuffer:
 
     def forked(self) -> MemoryBuffer:
         return MemoryBuffer()
+
+    def scan(self) -> None:
+        return None
+
+    def adopt(self, found: list[Any], number: int) -> int:
+        return 0
+
+    def upkeep_due(self) -> None:
+        return None
+
+    def suspend(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -5,6 +5,13 @@ process's rows get consecutive ids, so a short list of (first row id, first
 number) runs maps any of them to its number (a new run starts when adopted
 files took numbers in between); an adopted file's messages all take the number
 at which it was adopted.
+
+A message is committed to the spool before ``track()`` returns and deleted once
+its batch got a 2xx (or was refused for good). A batch whose retries run out
+goes back to the spool and is tried again after a pause: an outage fills the
+spool, it does not empty it. What ``close()`` cannot deliver in time stays on
+disk for the next process, and the next client started with the same path
+adopts it (``scan``, ``adopt``): at start, then every ``ADOPT_EVERY`` s.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ class SpoolBuffer:
 
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
+        self.where = str(spool.path)
         self.closed = False
+        self._scanned = False  # the first scan looks at once
         self.handed_over = 0  # messages of adopted files let go (they stay on disk)
         self._run_ids: list[int] = []  # own row id starting each run of consecutive numbers
         self._run_numbers: list[int] = []  # ... and its number
@@ -113,7 +122,7 @@ class SpoolBuffer:
         return []  # on disk, for the next process
 
     def forked(self) -> SpoolBuffer:
-        """The child's own file; SQLite connections must not cross fork() (see SpoolEngine)."""
+        """The child's own file; SQLite connections must not cross fork() (see ``Queue``)."""
         if self.closed:
             return self
         inherited = self.spool
@@ -128,6 +137,40 @@ class SpoolBuffer:
     def lowest(self) -> int | None:
         heads = [self._number(ref) for ref in self.spool.queued_heads()]
         return min(heads) if heads else None
+
+    def scan(self) -> list[_File] | None:
+        """Open the files of dead processes, if it is time (``Spool.scan_orphans``)."""
+        if self.closed:
+            return None
+        spool = self.spool
+        deferred = spool.deferred
+        try:  # file I/O, outside the lock: track() goes on
+            orphans = spool.scan_orphans(force=not self._scanned)
+        except OSError as exc:
+            logger.warning("b2b-events: cannot look for orphaned spool files: %s", exc)
+            return None
+        finally:
+            self._scanned = True
+        return orphans if orphans or deferred or spool.deferred else None
+
+    @property
+    def waiting(self) -> bool:
+        return not self.closed and bool(self.spool.deferred)
+
+    def upkeep_due(self) -> float | None:
+        return self.spool.next_adoption if self.waiting else None
+
+    def suspend(self) -> None:
+        if not self.closed:
+            self.spool.suspend()
+
+    def resume(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.spool.resume()
+        except sqlite3.Error as exc:
+            logger.error("b2b-events: cannot reopen the spool after fork(): %s", exc)
 
     def adopt(self, orphans: list[_File], number: int) -> int:
         """Deliver opened orphans' messages, numbered ``number`` on; return how many."""
