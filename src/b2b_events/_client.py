@@ -293,7 +293,8 @@ class _BaseClient:
 
     def _hand_over(self, override: Transport, data: bytes) -> None:
         """Under test capture: the event goes to the override, in this thread, not to HTTP."""
-        self._accounting.tracked += 1
+        with self._worker.queue.lock:  # as the queue counts what it accepts
+            self._accounting.tracked += 1
         send_from = getattr(override, "send_from", None)
         response = override.send([data]) if send_from is None else send_from(self, [data])
         if 200 <= response.status < 300:
