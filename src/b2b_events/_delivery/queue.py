@@ -48,7 +48,7 @@ _DROP_DETAIL: dict[DropReason, str] = {
 
 
 class Driver(Protocol):
-    """What the queue asks of the worker that drives it (called with the lock held)."""
+    """What the queue asks of the worker that drives it (with the lock held but ``progress``)."""
 
     def start(self) -> None:
         """Make sure a worker will take what is queued (started on first use)."""
