@@ -213,7 +213,7 @@ class Spool:
         At most ``limit`` messages whose sizes plus one comma each fit in ``budget``.
         Rows given back (``give_back``) come before new ones.
 
-        An adopted file that cannot be read any more is let go (see ``handed_over``).
+        An adopted file that cannot be read any more is let go (see ``pop_handed_over``).
 
         Raises:
             sqlite3.Error: Our own file could not be read; nothing was taken.
@@ -314,12 +314,13 @@ class Spool:
         taken = self.take(1, 0)
         if not taken:
             return None
-        [(ref, data)] = taken
+        [((source, rowid), data)] = taken
         try:
-            self.delete([ref])
+            source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
         except sqlite3.Error:
-            self.give_back([ref])
+            self.give_back([(source, rowid)])
             raise
+        del source.taken[rowid]
         return data
 
     # -- orphans --------------------------------------------------------------------
