@@ -158,18 +158,15 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-_C = TypeVar("_C", httpx.Client, httpx.AsyncClient)
+HttpClient = TypeVar(
+    "HttpClient", httpx.Client, httpx.AsyncClient
+)  # the pool a transport uses  # the sync or async pool
 
 
-class _HttpBase(Generic[_C]):
-    """``POST {endpoint}/v1/batch`` with httpx: Basic auth, gzip, keep-alive, TLS verified.
+class _HttpBase(Generic[HttpClient]):
+    """What both HTTP transports share: URL, headers, auth, body encoding, reading answers."""
 
-    The write key goes both in the Basic ``Authorization`` header (user name, empty
-    password) and in the body's ``writeKey``: Segment accepts either and some
-    compatible hosts read only the header.
-    """
-
-    _client_class: type[_C]
+    _client_class: type[HttpClient]
 
     def __init__(
         self,
@@ -180,7 +177,7 @@ class _HttpBase(Generic[_C]):
         timeout: float = 15.0,
         connect_timeout: float = 5.0,
         proxy: str | None = None,
-        http_client: _C | None = None,
+        http_client: HttpClient | None = None,
     ) -> None:
         """Create a transport; see ``Client`` for the arguments."""
         self._write_key = write_key
@@ -193,13 +190,13 @@ class _HttpBase(Generic[_C]):
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
         self._owns_client = http_client is None
-        self._client: _C = http_client if http_client is not None else self._new_client()
+        self._client: HttpClient = http_client if http_client is not None else self._new_client()
         self._pid = os.getpid()  # the process whose sockets ``_client`` pools
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={redact_url(self._url)!r}, gzip={self._gzip})"
 
-    def _new_client(self) -> _C:
+    def _new_client(self) -> HttpClient:
         return self._client_class(timeout=self._timeout, proxy=self._proxy, verify=True)
 
     def _body(self, messages: Sequence[bytes]) -> bytes:
@@ -228,7 +225,13 @@ class _HttpBase(Generic[_C]):
 
 
 class HttpTransport(_HttpBase[httpx.Client]):
-    """The ``Transport`` of ``Client`` and replay, on ``httpx.Client``."""
+    """``POST {endpoint}/v1/batch`` with httpx: Basic auth, gzip, keep-alive, TLS verified.
+
+    The write key goes both in the Basic ``Authorization`` header (user name, empty
+    password) and in the body's ``writeKey``: Segment accepts either and some
+    compatible hosts read only the header. The arguments are ``Client``'s, and
+    ``http_client`` (``HttpClient``) is an ``httpx.Client``.
+    """
 
     _client_class = httpx.Client
 
@@ -272,7 +275,7 @@ class AsyncTransport(Protocol):
 
 
 class AsyncHttpTransport(_HttpBase[httpx.AsyncClient]):
-    """``HttpTransport`` on ``httpx.AsyncClient``, for ``AsyncClient``."""
+    """``HttpTransport`` on ``httpx.AsyncClient`` (so is ``http_client``), for ``AsyncClient``."""
 
     _client_class = httpx.AsyncClient
 
