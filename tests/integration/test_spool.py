@@ -261,6 +261,20 @@ def test_spool_rows_taken_after_it_was_emptied_are_found(tmp_path: Path) -> None
     spool.close()
 
 
+def test_drop_oldest_whose_delete_fails_removes_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "events.sqlite")
+    spool.append(b'{"n":1}')
+    spool.append(b'{"n":2}')
+    spool._own.db.execute("PRAGMA query_only=ON")  # reads work, the DELETE fails
+    with pytest.raises(sqlite3.Error):
+        spool.pop_oldest()
+    assert (len(spool), spool.size) == (2, 14)
+    spool._own.db.execute("PRAGMA query_only=OFF")
+    assert spool.pop_oldest() == b'{"n":1}'
+    assert [data for _, data in spool.take(10, 10_000)] == [b'{"n":2}']
+    spool.close()
+
+
 def test_a_failed_spool_write_is_a_counted_drop_not_an_exception(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -112,8 +112,10 @@ class DeliveryStats:
 
 @dataclass
 class _Unlogged:
+    """Drops of one reason that the rate limit kept out of the log so far."""
+
     count: int = 0
-    last_log: float = field(default=-_LOG_EVERY)
+    last_log: float = -_LOG_EVERY
 
 
 class Accounting:
@@ -121,11 +123,10 @@ class Accounting:
 
     def __init__(self, on_drop: DropHook | None = None) -> None:
         self._on_drop = on_drop
-        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
-        """Zero every counter (a forked child starts afresh)."""
+        """Zero every counter (a forked child starts afresh, with a lock of its own)."""
         self._lock = threading.Lock()
         self.tracked = 0  # accepted: the engines count these under their own lock
         self._refused = 0  # dropped on the spot (refuse): tracked too
@@ -181,15 +182,11 @@ class Accounting:
                 total,
             )
         if self._on_drop is not None:
-            self._call_hook(reason, messages)
-
-    def _call_hook(self, reason: DropReason, messages: Sequence[bytes]) -> None:
-        assert self._on_drop is not None
-        decoded = [_decode(m) for m in messages]
-        try:
-            self._on_drop(reason, decoded)
-        except Exception:
-            logger.exception("b2b-events: the on_drop hook raised; ignoring it")
+            decoded = [_decode(m) for m in messages]
+            try:
+                self._on_drop(reason, decoded)
+            except Exception:
+                logger.exception("b2b-events: the on_drop hook raised; ignoring it")
 
     def log_unlogged(self) -> None:
         """Log the drops that the rate limit held back (called at close)."""

@@ -89,8 +89,7 @@ def positive(name: str, value: float) -> float:
     return float(value)
 
 
-def at_least(name: str, value: int, minimum: int) -> int:
-    """``value``; a ``ConfigurationError`` naming ``name`` if it is below ``minimum``."""
+def at_least(name: str, value: int, minimum: int) -> None:
+    """Raise a ``ConfigurationError`` naming ``name`` if ``value`` is below ``minimum``."""
     if value < minimum:
         raise ConfigurationError(f"{name} must be >= {minimum}, not {value!r}")
-    return value

@@ -111,11 +111,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:
-    name = getattr(exc, "sqlite_errorname", "")  # Python >= 3.11
-    if name:
-        return name in _CORRUPT
-    text = str(exc)
-    return "not a database" in text or "malformed" in text
+    return getattr(exc, "sqlite_errorname", None) in _CORRUPT  # only errors SQLite itself raised
 
 
 Ref = tuple[_File, int]
@@ -140,7 +136,7 @@ class Spool:
         self._pattern = re.compile(rf"{re.escape(self.base.name)}\.[0-9]+\.[0-9a-f]{{8}}\.spool")
         self._adopted: list[_File] = []
         self._next_adoption = 0.0
-        self._deferred: dict[Path, str] = {}  # orphans that could not be opened yet: why
+        self._deferred: set[Path] = set()  # orphans that could not be opened yet
         self._handed_over = 0  # messages of abandoned orphans: left on disk for a later look
         self._own = self._create()
 
@@ -177,9 +173,8 @@ class Spool:
         """Per file holding messages not taken: the first to be taken (row 0 for orphans)."""
         heads: list[Ref] = [(source, 0) for source in self._adopted if source.count]
         own = self._own
-        if own.count:
-            first = own.after + 1 if own.count > len(own.returned) else own.last_id + 1
-            heads.append((own, min(own.returned[0], first) if own.returned else first))
+        if own.count:  # given-back rows were taken, so they come before ``after``
+            heads.append((own, own.returned[0] if own.returned else own.after + 1))
         return heads
 
     # -- counts (messages stored and not taken) -----------------------------------
@@ -218,7 +213,7 @@ class Spool:
         At most ``limit`` messages whose sizes plus one comma each fit in ``budget``.
         Rows given back (``give_back``) come before new ones.
 
-        An adopted file that cannot be read any more is let go (see ``handed_over``).
+        An adopted file that cannot be read any more is let go (see ``pop_handed_over``).
 
         Raises:
             sqlite3.Error: Our own file could not be read; nothing was taken.
@@ -263,10 +258,11 @@ class Spool:
             found = dict(
                 source.db.execute(f"SELECT id, data FROM spool WHERE id IN ({marks})", wanted)
             )
-            missing = [r for r in wanted if r not in found]
-            for rowid in missing:  # gone from the file: nothing to give back
-                source.returned.remove(rowid)
-            rows = [(r, found[r]) for r in wanted if r in found]
+            for rowid in wanted:
+                if rowid in found:
+                    rows.append((rowid, found[rowid]))
+                else:  # gone from the file: nothing to give back
+                    source.returned.remove(rowid)
         if len(rows) < limit:
             rows += source.db.execute(
                 "SELECT id, data FROM spool WHERE id > ? ORDER BY id LIMIT ?",
@@ -315,23 +311,17 @@ class Spool:
         Raises:
             sqlite3.Error: The read or the delete failed; nothing was removed.
         """
-        for source in [*self._adopted, self._own]:
-            if not source.count:
-                continue
-            try:
-                rows = self._read(source, 1)
-                if not rows:
-                    continue
-                rowid, data = rows[0]
-                source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
-            except sqlite3.Error as exc:
-                if source is self._own:
-                    raise
-                self._let_go(source, exc)
-                continue
-            _consume(source, rowid, len(data))
-            return bytes(data)
-        return None
+        taken = self.take(1, 0)
+        if not taken:
+            return None
+        [((source, rowid), data)] = taken
+        try:
+            source.db.execute("DELETE FROM spool WHERE id = ?", (rowid,))
+        except sqlite3.Error:
+            self.give_back([(source, rowid)])
+            raise
+        del source.taken[rowid]
+        return data
 
     # -- orphans --------------------------------------------------------------------
 
@@ -371,18 +361,6 @@ class Spool:
         """``time.monotonic()`` at which ``scan_orphans`` looks again (unless forced)."""
         return self._next_adoption
 
-    def _defer(self, path: Path, exc: Exception, into: dict[Path, str]) -> None:
-        """An orphan that cannot be adopted now: say so once, and try again at each scan."""
-        if path not in self._deferred:
-            logger.warning(
-                "b2b-events: cannot adopt spool file %s now (%s); its events wait, and "
-                "flush() returns False, until it can be: trying again every %.0f s",
-                path,
-                exc,
-                ADOPT_EVERY,
-            )
-        into[path] = str(exc)
-
     def scan_orphans(self, *, force: bool = False) -> list[_File]:
         """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
 
@@ -398,7 +376,7 @@ class Spool:
         found: list[_File] = []
         # What this scan cannot adopt (a file removed meanwhile: gone). Swapped in at
         # the end: flush() reads ``deferred`` meanwhile, from another thread.
-        deferred: dict[Path, str] = {}
+        deferred: set[Path] = set()
         for path in sorted(self.base.parent.iterdir()):
             if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
                 _remove_stale_staging(path)
@@ -408,7 +386,15 @@ class Spool:
             try:
                 orphan = self._adopt(path)
             except OSError as exc:
-                self._defer(path, exc, deferred)  # logged once, not at every look
+                if path not in self._deferred:  # said once, not at every look
+                    logger.warning(
+                        "b2b-events: cannot adopt spool file %s now (%s); its events wait, and "
+                        "flush() returns False, until it can be: trying again every %.0f s",
+                        path,
+                        exc,
+                        ADOPT_EVERY,
+                    )
+                deferred.add(path)
                 continue
             if orphan is None:
                 continue
@@ -490,7 +476,6 @@ class Spool:
         """Close every file; a file that still holds messages stays on disk for a later process."""
         for source in [*self._adopted, self._own]:
             self._retire(source)
-        self._adopted.clear()
 
     # -- fork -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
@@ -158,8 +158,15 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-class _HttpBase:
+HttpClient = TypeVar(
+    "HttpClient", httpx.Client, httpx.AsyncClient
+)  # the pool a transport uses  # the sync or async pool
+
+
+class _HttpBase(Generic[HttpClient]):
     """What both HTTP transports share: URL, headers, auth, body encoding, reading answers."""
+
+    _client_class: type[HttpClient]
 
     def __init__(
         self,
@@ -170,7 +177,9 @@ class _HttpBase:
         timeout: float = 15.0,
         connect_timeout: float = 5.0,
         proxy: str | None = None,
+        http_client: HttpClient | None = None,
     ) -> None:
+        """Create a transport; see ``Client`` for the arguments."""
         self._write_key = write_key
         self._url = endpoint.rstrip("/") + "/v1/batch"
         self._gzip = gzip
@@ -180,9 +189,15 @@ class _HttpBase:
         self._headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
+        self._owns_client = http_client is None
+        self._client: HttpClient = http_client if http_client is not None else self._new_client()
+        self._pid = os.getpid()  # the process whose sockets ``_client`` pools
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={redact_url(self._url)!r}, gzip={self._gzip})"
+
+    def _new_client(self) -> HttpClient:
+        return self._client_class(timeout=self._timeout, proxy=self._proxy, verify=True)
 
     def _body(self, messages: Sequence[bytes]) -> bytes:
         """The request body for one attempt: ``sentAt`` is stamped now."""
@@ -204,46 +219,21 @@ class _HttpBase:
                 response.status_code,
                 redact(response.text, self._write_key),
             )
-            detail = redact(response.text[: _DETAIL_CHARS * 2], self._write_key)
-            detail = detail[:_DETAIL_CHARS]
+            detail = redact(response.text[: _DETAIL_CHARS * 2], self._write_key)[:_DETAIL_CHARS]
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return Response(response.status_code, retry_after, detail)
 
 
-class HttpTransport(_HttpBase):
+class HttpTransport(_HttpBase[httpx.Client]):
     """``POST {endpoint}/v1/batch`` with httpx: Basic auth, gzip, keep-alive, TLS verified.
 
     The write key goes both in the Basic ``Authorization`` header (user name, empty
     password) and in the body's ``writeKey``: Segment accepts either and some
-    compatible hosts read only the header.
+    compatible hosts read only the header. The arguments are ``Client``'s, and
+    ``http_client`` (``HttpClient``) is an ``httpx.Client``.
     """
 
-    def __init__(
-        self,
-        *,
-        write_key: str,
-        endpoint: str,
-        gzip: bool = True,
-        timeout: float = 15.0,
-        connect_timeout: float = 5.0,
-        proxy: str | None = None,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        """Create a transport; see ``Client`` for the arguments."""
-        super().__init__(
-            write_key=write_key,
-            endpoint=endpoint,
-            gzip=gzip,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            proxy=proxy,
-        )
-        self._owns_client = http_client is None
-        self._client = http_client if http_client is not None else self._new_client()
-        self._pid = os.getpid()
-
-    def _new_client(self) -> httpx.Client:
-        return httpx.Client(timeout=self._timeout, proxy=self._proxy, verify=True)
+    _client_class = httpx.Client
 
     def send(self, messages: Sequence[bytes]) -> Response:
         """POST one batch; network failures come back as status 0, never as exceptions."""
@@ -284,33 +274,10 @@ class AsyncTransport(Protocol):
         ...
 
 
-class AsyncHttpTransport(_HttpBase):
-    """``HttpTransport`` on ``httpx.AsyncClient``, for ``AsyncClient``."""
+class AsyncHttpTransport(_HttpBase[httpx.AsyncClient]):
+    """``HttpTransport`` on ``httpx.AsyncClient`` (so is ``http_client``), for ``AsyncClient``."""
 
-    def __init__(
-        self,
-        *,
-        write_key: str,
-        endpoint: str,
-        gzip: bool = True,
-        timeout: float = 15.0,
-        connect_timeout: float = 5.0,
-        proxy: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        """Create a transport; see ``AsyncClient`` for the arguments."""
-        super().__init__(
-            write_key=write_key,
-            endpoint=endpoint,
-            gzip=gzip,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            proxy=proxy,
-        )
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(
-            timeout=self._timeout, proxy=self._proxy, verify=True
-        )
+    _client_class = httpx.AsyncClient
 
     async def send(self, messages: Sequence[bytes]) -> Response:
         """POST one batch; network failures come back as status 0, never as exceptions."""

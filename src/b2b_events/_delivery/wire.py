@@ -70,18 +70,13 @@ def sent_at_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-def _envelope(write_key: str, sent_at: str) -> tuple[bytes, bytes]:
-    key = json.dumps(write_key)
-    return b'{"batch":[', f'],"sentAt":"{sent_at}","writeKey":{key}}}'.encode()
-
-
 def batch_overhead(write_key: str) -> int:
     """Return the body bytes a batch spends on its envelope, messages and commas aside."""
-    head, tail = _envelope(write_key, _SENT_AT_SAMPLE)
-    return len(head) + len(tail)
+    return len(encode_batch([], write_key, _SENT_AT_SAMPLE))  # every sentAt has this length
 
 
 def encode_batch(messages: Sequence[bytes], write_key: str, sent_at: str | None = None) -> bytes:
     """Return the JSON body for ``messages`` (each already serialized), stamped with ``sentAt``."""
-    head, tail = _envelope(write_key, sent_at_now() if sent_at is None else sent_at)
-    return head + b",".join(messages) + tail
+    sent_at = sent_at_now() if sent_at is None else sent_at
+    tail = f'],"sentAt":"{sent_at}","writeKey":{json.dumps(write_key)}}}'
+    return b'{"batch":[' + b",".join(messages) + tail.encode()
