@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from b2b_events import Response
+from b2b_events._delivery.options import Options
 from b2b_events._delivery.policy import RetryPolicy, Verdict, classify
 from b2b_events._delivery.routine import Settle, Wait, deliver, drive
 
@@ -300,3 +301,9 @@ def test_send_exceptions_propagate_unchanged() -> None:
 
     with pytest.raises(KeyError, match="bug in send"):
         run(broken, RetryPolicy(), Recorder())
+
+
+def test_the_policy_defaults_are_the_clients() -> None:
+    """A ``RetryPolicy()`` retries as a ``Client()`` does: max_retries=10 is 11 attempts."""
+    assert RetryPolicy() == Options().retry
+    assert RetryPolicy().max_attempts == 11

@@ -59,7 +59,7 @@ def drop_reason(verdict: Verdict, response: Response, *, giving_up: bool) -> Dro
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on retrying one batch.
+    """Bounds on retrying one batch; the defaults are ``Client``'s (``max_retries=10``).
 
     Attributes:
         max_attempts: Attempts in all, the first included.
@@ -69,7 +69,7 @@ class RetryPolicy:
         max_backoff: Cap on one backoff wait, in seconds.
     """
 
-    max_attempts: int = 10
+    max_attempts: int = 11
     max_time: float = 120.0
     max_retry_after: float = 60.0
     backoff: float = 0.5
