@@ -10,13 +10,16 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
 
 from .._delivery.wire import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 from .._exceptions import InvalidEventError, MessageTooLargeError, Problem
 from ..events import AnyMessage, validate
+
+if TYPE_CHECKING:
+    from .._plan import TrackingPlan
 
 __all__ = ["MAX_REQUEST_BYTES", "InvalidBatchError", "assert_valid", "validate_batch"]
 
@@ -78,14 +81,19 @@ class InvalidBatchError(InvalidEventError):
         return (type(self), (self.body_problems, self.errors, self.total))
 
 
-def assert_valid(payload: Payload, *, spec_only: bool = False) -> AnyMessage:
+def assert_valid(
+    payload: Payload, *, spec_only: bool = False, plan: TrackingPlan | None = None
+) -> AnyMessage:
     """Assert that one wire-format message meets the spec, and return it typed.
 
     ``b2b_events.validate`` as an assertion, for any test framework.
 
     Args:
         payload: One message: a wire dict, or its JSON (``str`` or ``bytes``).
-        spec_only: Also reject track events outside the ten B2B SaaS events.
+        spec_only: Also reject track events outside the ten B2B SaaS events
+            (or, with ``plan``, outside the plan).
+        plan: Check against this ``TrackingPlan`` (your own events) as
+            ``b2b_events.validate(payload, plan=plan)`` does.
 
     Returns:
         The typed message (``SignedUp``, ``Track``, ``Identify``, ...).
@@ -106,13 +114,15 @@ def assert_valid(payload: Payload, *, spec_only: bool = False) -> AnyMessage:
         except ValueError as exc:
             raise AssertionError(f"message is not JSON: {exc}") from None
     try:
-        return validate(data, strict=spec_only)
+        return validate(data, strict=spec_only, plan=plan)
     except InvalidEventError as error:
         problems = "\n".join(f"  {problem}" for problem in error.problems)
         raise AssertionError(f"{error.event} breaks the spec:\n{problems}") from None
 
 
-def validate_batch(body: Payload | httpx.Request, *, spec_only: bool = False) -> list[AnyMessage]:
+def validate_batch(
+    body: Payload | httpx.Request, *, spec_only: bool = False, plan: TrackingPlan | None = None
+) -> list[AnyMessage]:
     """Validate a whole ``/v1/batch`` request body, from any Segment-compatible sender.
 
     Checks that the body is a JSON object with a ``batch`` list, within Segment's
@@ -124,7 +134,9 @@ def validate_batch(body: Payload | httpx.Request, *, spec_only: bool = False) ->
         body: The body as a dict, JSON ``str`` or ``bytes`` (gzip-compressed
             bytes are recognized), or the ``httpx.Request`` itself (e.g.
             ``respx_mock.calls.last.request``).
-        spec_only: Also reject track events outside the ten B2B SaaS events.
+        spec_only: Also reject track events outside the ten B2B SaaS events
+            (or, with ``plan``, outside the plan).
+        plan: Check each message against this ``TrackingPlan`` (your own events).
 
     Returns:
         The typed messages, in order.
@@ -156,7 +168,7 @@ def validate_batch(body: Payload | httpx.Request, *, spec_only: bool = False) ->
     errors: dict[int, InvalidEventError] = {}
     for index, item in enumerate(batch):
         try:
-            message = validate(item, strict=spec_only)
+            message = validate(item, strict=spec_only, plan=plan)
         except InvalidEventError as error:
             errors[index] = error
             continue

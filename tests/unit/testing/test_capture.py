@@ -733,6 +733,23 @@ def test_assert_valid_spec_only_and_non_json() -> None:
         assert_valid("{")
 
 
+class ReportExported(b2b_events.Event, name="Report Exported", group=True):
+    report_id: str
+
+
+MY_PLAN = b2b_events.TrackingPlan.b2b_saas().with_events(ReportExported)
+
+
+def test_assert_valid_checks_against_a_plan() -> None:
+    exported = wire("Report Exported", properties={"report_id": "r_1"})
+
+    assert assert_valid(exported, plan=MY_PLAN, spec_only=True).name == "Report Exported"
+    with pytest.raises(AssertionError, match=r"properties\.report_id: required"):
+        assert_valid(wire("Report Exported"), plan=MY_PLAN)
+    with pytest.raises(AssertionError, match="is not in the plan"):
+        assert_valid(wire("Report Viewed"), plan=MY_PLAN, spec_only=True)
+
+
 # -- validate_batch ---------------------------------------------------------------------
 
 
@@ -781,6 +798,23 @@ def test_validate_batch_spec_only() -> None:
     assert len(validate_batch(body(wire("Report Exported")))) == 1
     with pytest.raises(InvalidBatchError, match=r"batch\[0\] Report Exported: event"):
         validate_batch(body(wire("Report Exported")), spec_only=True)
+
+
+def test_validate_batch_checks_each_message_against_a_plan() -> None:
+    good = wire("Report Exported", properties={"report_id": "r_1"})
+    data = body(good, wire("Report Exported"), wire())
+
+    with pytest.raises(InvalidBatchError) as failure:
+        validate_batch(data, plan=MY_PLAN)
+
+    assert str(failure.value).splitlines() == [
+        "/v1/batch body: 1 of 3 messages invalid",
+        "  batch[1] Report Exported: properties.report_id: required",
+    ]
+    assert [m.name for m in validate_batch(body(good, wire()), plan=MY_PLAN)] == [
+        "Report Exported",
+        "Signed In",
+    ]
 
 
 @pytest.mark.parametrize(
