@@ -30,6 +30,7 @@ from ._calls import TrackMessage
 from ._common import Properties, TimestampRules, rule_error
 from ._errors import depth_error, problems_from
 from ._validate import VALIDATORS, depth_checked
+from ._values import jsonify
 
 if TYPE_CHECKING:
     from pydantic.config import JsonDict
@@ -89,7 +90,9 @@ class Event(Properties):
     ``b2b_events.events`` for dates, which take ``datetime``/``date`` objects and
     ISO-8601 strings, and ``Literal`` for choices of strings (an ``Enum``, like a
     ``UUID``, would refuse the strings of a logged message). Custom properties
-    next to the declared ones are allowed as JSON values.
+    next to the declared ones are allowed as JSON values; dates, ``Decimal``,
+    ``UUID``, ``Enum`` and tuples among them are converted as
+    ``track(..., properties=...)`` converts them.
 
     Example:
         >>> from typing import Literal
@@ -154,7 +157,15 @@ class Event(Properties):
         if too_deep is not None:
             raise InvalidEventError(self.event_name, problems_from(too_deep)) from None
         try:
-            super().__init__(**data)
+            try:
+                super().__init__(**data)
+            except ValidationError:
+                # Custom properties next to the declared ones take what ``track(...,
+                # properties=)`` takes: dates, Decimal, UUID, Enum made JSON (``jsonify``).
+                converted = _jsonify_extras(type(self), data)
+                if converted is None:
+                    raise
+                super().__init__(**converted)
         except ValidationError as exc:
             problems = [
                 Problem(f"properties.{p.path}" if p.path else "properties", p.reason)
@@ -172,3 +183,11 @@ class Event(Properties):
                         key, "the account goes in context.groupId (group_id=), not in properties"
                     )
         return self
+
+
+def _jsonify_extras(cls: type[Event], data: dict[str, Any]) -> dict[str, Any] | None:
+    """``data`` with its undeclared properties made JSON; None if that changes nothing."""
+    declared = cls.model_fields
+    converted = {k: v if k in declared else jsonify(v) for k, v in data.items()}
+    changed = any(converted[k] is not v for k, v in data.items())
+    return converted if changed else None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
 from typing import Literal
+from uuid import UUID
 
 import pytest
 from pydantic import BaseModel
@@ -40,6 +43,10 @@ class CartShared(Event, name="Cart Shared"):
 
 class Cart(BaseModel):
     sku: str
+
+
+class Shade(Enum):
+    DARK = "dark"
 
 
 PLAN = TrackingPlan.b2b_saas().with_events(ReportExported, SeatLimitReached)
@@ -81,6 +88,32 @@ def test_dates_take_objects_and_iso_strings_but_not_naive_or_inexact_ones() -> N
         SeatLimitReached(seats=3, since="2026-11-01T10:00:00")  # type: ignore[arg-type]
     with pytest.raises(InvalidEventError, match=r"properties\.renewal: must be a date"):
         SeatLimitReached(seats=3, renewal="2027-01-01T00:00:00")  # type: ignore[arg-type]
+
+
+def test_extra_properties_take_what_track_takes_and_declared_ones_stay_strict() -> None:
+    """Dates, Decimal, UUID, Enum and tuples next to the declared properties are made JSON."""
+    key = UUID("12345678-1234-5678-1234-567812345678")
+    event = ReportExported(
+        report_id="r_1",
+        format="csv",
+        amount=Decimal("12.50"),  # type: ignore[call-arg]
+        on=date(2026, 11, 1),
+        key=key,
+        shade=Shade.DARK,
+        tags=("a", "b"),
+    )
+    assert event.model_extra == {
+        "amount": 12.5,
+        "on": "2026-11-01",
+        "key": str(key),
+        "shade": "dark",
+        "tags": ["a", "b"],
+    }
+    with pytest.raises(InvalidEventError) as exc:  # the declared ones are not converted
+        ReportExported(report_id=key, format="csv", amount=Decimal(1))  # type: ignore[arg-type, call-arg]
+    assert _problems(exc) == ["properties.report_id: must be a string"]
+    with pytest.raises(InvalidEventError, match=r"properties\.blob: must be a JSON value"):
+        ReportExported(report_id="r_1", format="csv", blob=object())  # type: ignore[call-arg]
 
 
 def test_the_account_never_goes_in_the_properties_of_a_group_event() -> None:
