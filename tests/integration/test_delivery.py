@@ -329,6 +329,18 @@ def test_a_forked_child_sends_its_events_and_not_the_parents(server: BatchServer
     assert sorted(received) == sorted(parent_ids + report["ids"])
 
 
+def test_a_forked_child_makes_other_message_ids_than_its_parent() -> None:
+    # Ids are made ahead in blocks: the child must not hand out the parent's next ones.
+    track = b2b_events.Tracker()
+    track.identify(user_id="u")  # the parent holds ids made ahead now
+
+    child_ids = in_forked_child(lambda: [track.identify(user_id="u").message_id for _ in range(5)])
+    parent_ids = [track.identify(user_id="u").message_id for _ in range(5)]
+
+    assert len(set(child_ids)) == 5
+    assert not set(child_ids) & set(parent_ids)
+
+
 def test_a_forked_child_closing_without_sending_leaves_the_parents_connections_open(
     server: BatchServer,
 ) -> None:

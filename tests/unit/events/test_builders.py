@@ -333,3 +333,15 @@ def test_a_typed_property_nested_too_deep_is_refused_for_its_depth_as_validate_d
         Tracker().signed_up(user_id="u", group_id="g", email=too_deep)  # type: ignore[arg-type]
     assert by_builder.value.problems == by_validate.value.problems
     assert by_builder.value.problems[0].reason == f"nested too deeply (over {MAX_DEPTH} levels)"
+
+
+@pytest.mark.parametrize("name", list(SPEC_EVENTS))
+def test_each_keyword_of_a_spec_builder_goes_to_its_own_property(name: str) -> None:
+    semantic = _semantic(SPEC_EVENTS[name])
+    given: dict[str, Any] = {key: f"{key}@initech.com" for key in semantic}  # each its own
+    if "trial_start_date" in given:
+        given.update(trial_start_date="2026-11-01", trial_end_date="2026-11-30")
+
+    message = getattr(Tracker(), _SPEC_METHODS[name])(user_id="u", group_id="g", **given)
+
+    assert message.to_wire()["properties"] == given
