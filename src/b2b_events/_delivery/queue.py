@@ -124,24 +124,27 @@ class Queue:
     def submit(self, data: bytes) -> None:
         """Queue one serialized message, or account for it as dropped. Never blocks unless asked."""
         size = len(data)
-        reason: DropReason | None = None
-        evicted: list[bytes] = []
         buffer = self.buffer
+        opts = self.opts
+        evicted: list[bytes] = []
         with self.lock:
+            queued = len(buffer)
             if self.closed:
-                reason = "closed"
-            elif not self._fits(size):
-                reason, evicted = self._make_room(size)
-            if reason is None:
+                reason: DropReason | None = "closed"
+            elif queued < opts.max_queue_events and buffer.size + size <= opts.max_queue_bytes:
                 reason = buffer.append(data, self.accepted)
+            else:
+                reason, evicted = self._make_room(size)
+                if reason is None:
+                    queued = len(buffer)
+                    reason = buffer.append(data, self.accepted)
             if reason is None:
                 self.accepted += 1
                 self.accounting.tracked += 1
                 self._driver.start()
-                queued = len(buffer)
                 if (
-                    queued == 1
-                    or queued >= self.opts.max_batch_events
+                    queued == 0
+                    or queued >= opts.max_batch_events - 1
                     or buffer.size >= self._budget
                 ):
                     self._driver.wake()
