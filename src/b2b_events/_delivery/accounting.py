@@ -128,7 +128,7 @@ class Accounting:
     def reset(self) -> None:
         """Zero every counter (a forked child starts afresh, with a lock of its own)."""
         self._lock = threading.Lock()
-        self.tracked = 0  # accepted: the engines count these under their own lock
+        self.tracked = 0  # accepted: the queue counts these under its lock
         self._refused = 0  # dropped on the spot (refuse): tracked too
         self._last_drop = ""
         self.delivered = 0

@@ -24,7 +24,7 @@ from .buffer import Batch, MemoryBuffer
 from .options import Options
 from .queue import Queue
 from .routine import Wait, deliver, drive_async
-from .shutdown import _open_engines
+from .shutdown import open_workers
 from .transport import AsyncTransport, Response
 
 __all__ = ["AsyncWorker"]
@@ -55,7 +55,7 @@ class AsyncWorker:
         self.queue = Queue(MemoryBuffer(), accounting, options, self, batch_overhead=batch_overhead)
         self.submit = self.queue.submit
         self.pending = self.queue.pending
-        _open_engines.add(self)
+        open_workers.add(self)
 
     def bind(self) -> None:
         """Inside a running loop: adopt it and start the task (``async with`` does)."""
@@ -181,7 +181,7 @@ class AsyncWorker:
         if not first:
             return  # the first close() decides what is dropped, and when
         self.queue.drop_leftovers()
-        _open_engines.discard(self)
+        open_workers.discard(self)
         await self._close_transport()
         self.queue.accounting.log_unlogged()
 

@@ -1,6 +1,6 @@
 """``os.register_at_fork`` for methods, held weakly: a hook never keeps its object alive.
 
-The engine, the spool and the event-log writer each reset or reopen what a forked
+The delivery queue, the spool and the event-log writer each reset or reopen what a forked
 child must not share with its parent (https://docs.python.org/3/library/os.html#os.register_at_fork).
 
 ``os.register_at_fork`` cannot take a hook back, so this module registers three

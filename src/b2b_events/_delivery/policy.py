@@ -31,7 +31,7 @@ _MISCONFIGURED = frozenset({301, 302, 303, 307, 308, 401, 403, 404})
 
 
 def classify(response: Response) -> Verdict:
-    """Map one attempt's outcome to what the engine should do next."""
+    """Map one attempt's outcome to what the delivery routine does next."""
     status = response.status
     if 200 <= status < 300:
         return "delivered"

@@ -10,30 +10,30 @@ from typing import Protocol
 
 from .._logs.writer import close_open_writers
 
-__all__ = ["_open_engines"]
+__all__ = ["open_workers"]
 
 
 class _ClosesAtExit(Protocol):
     def close_at_exit(self) -> None: ...
 
 
-_open_engines: weakref.WeakSet[_ClosesAtExit] = weakref.WeakSet()
+open_workers: weakref.WeakSet[_ClosesAtExit] = weakref.WeakSet()
 
 
-def _close_open_engines() -> None:
+def _close_open_workers() -> None:
     """Deliver what open clients still hold before the interpreter exits, then finish the logs.
 
-    Runs while the daemon worker threads are still alive; an engine without one
+    Runs while the daemon worker threads are still alive; a worker without one
     sends from this thread, since new threads cannot start at shutdown. The
-    event logs close last, so what the engines send to an ``EventLogTransport``
+    event logs close last, so what the workers send to an ``EventLogTransport``
     (or record) is written.
     """
-    for engine in list(_open_engines):
-        engine.close_at_exit()
+    for worker in list(open_workers):
+        worker.close_at_exit()
     close_open_writers()
 
 
-atexit.register(_close_open_engines)
+atexit.register(_close_open_workers)
 
 # A multiprocessing child started with fork (or forkserver) ends with os._exit(),
 # so the atexit handler above never runs in it: without more, whatever its clients
@@ -56,7 +56,7 @@ def _watch_multiprocessing() -> None:
     if util is None or _watching:
         return
     _watching = True
-    util.register_after_fork(_close_open_engines, _deliver_at_child_end)
+    util.register_after_fork(_close_open_workers, _deliver_at_child_end)
     process = sys.modules.get("multiprocessing.process")
     if process is not None and process.parent_process() is not None:
         _deliver_at_child_end(None)  # first imported inside a child's target: now
@@ -66,7 +66,7 @@ def _deliver_at_child_end(_: object) -> None:
     """In a multiprocessing child: close every open client before it ends."""
     util = sys.modules.get("multiprocessing.util")
     if util is not None:  # pragma: no branch - it called us
-        util.Finalize(None, _close_open_engines, exitpriority=_CHILD_END_PRIORITY)
+        util.Finalize(None, _close_open_workers, exitpriority=_CHILD_END_PRIORITY)
 
 
 _watch_multiprocessing()

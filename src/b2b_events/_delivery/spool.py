@@ -21,7 +21,7 @@ Design: one file per process, next to the path you give, and adoption of orphans
 - A file SQLite reports as corrupt (or not a database) is renamed
   ``<name>.corrupt-<time>`` and reported: never deleted. A file that cannot be
   adopted now (locked by a reader such as the sqlite3 shell, permissions, I/O) is
-  left in place, reported once and tried again at each look (the engine looks even
+  left in place, reported once and tried again at each look (the worker looks even
   when idle, and its ``flush()`` is False while such a file's events wait).
 
 Durability: an INSERT is committed before ``track()`` returns. With WAL and
@@ -119,7 +119,7 @@ Ref = tuple[_File, int]
 
 
 class Spool:
-    """This process's spool file plus the orphans it adopted. Not thread-safe: the engine locks."""
+    """This process's spool file plus the orphans it adopted. Not thread-safe: the queue locks."""
 
     def __init__(self, base: str | os.PathLike[str]) -> None:
         """Create this process's file next to ``base`` and adopt any orphans found there.
@@ -365,7 +365,7 @@ class Spool:
         """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
 
         The slow part of adoption (directory, locks, counting rows), safe to run
-        without the engine's lock: it changes nothing the hot path reads. Hand the
+        without the queue's lock: it changes nothing the hot path reads. Hand the
         result to ``accept``.
         """
         now = time.monotonic()
@@ -406,7 +406,7 @@ class Spool:
         return found
 
     def accept(self, orphans: list[_File]) -> int:
-        """Start delivering opened orphans (engine lock held); return their message count."""
+        """Start delivering opened orphans (the queue's lock held); return their message count."""
         for orphan in orphans:
             self._adopted.append(orphan)
             logger.info(

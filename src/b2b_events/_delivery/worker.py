@@ -20,7 +20,7 @@ from .buffer import Batch, Buffer, MemoryBuffer
 from .options import Options
 from .queue import ERROR_PAUSE, RETRY_PAUSE, Queue, logger
 from .routine import Wait, deliver, drive
-from .shutdown import _open_engines
+from .shutdown import open_workers
 from .transport import Response, Transport, send_guarded
 
 __all__ = ["ThreadWorker"]
@@ -57,7 +57,7 @@ class ThreadWorker:
             batch_overhead=batch_overhead,
         )
         self._new_conditions()
-        _open_engines.add(self)
+        open_workers.add(self)
         if self.queue.upkeep():  # the thread also retries files it could not adopt
             with self.queue.lock:
                 self.start()  # it looks at the queue before it ever waits
@@ -177,7 +177,7 @@ class ThreadWorker:
                 queue.wait_settled(queue.accepted, deadline)
         if first:
             queue.drop_leftovers()
-            _open_engines.discard(self)
+            open_workers.discard(self)
             try:
                 self._transport.close()
             except Exception:
