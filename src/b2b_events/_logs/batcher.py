@@ -8,15 +8,14 @@ bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .counts import ReadCounts
 
 __all__ = ["Batch", "Batcher", "Mark"]
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(NamedTuple):
     """Where the frontier is once a batch is acknowledged.
 
     Attributes:
@@ -32,8 +31,7 @@ class Mark:
     counts: ReadCounts
 
 
-@dataclass(slots=True)
-class Batch:
+class Batch(NamedTuple):
     """Messages to send in one request, where each was read, and the batch's mark."""
 
     messages: list[bytes]

@@ -15,41 +15,40 @@ from dataclasses import dataclass, field, replace
 __all__ = ["Problems", "ReadCounts", "ReplayReport", "SendCounts"]
 
 
-@dataclass(slots=True)
+@dataclass
 class ReadCounts:
     """Lines read, from the checkpoint's totals on: what a batch's mark records.
+
+    Every line counted is invalid, filtered out or selected.
 
     Attributes:
         lines: Non-blank lines counted.
         position: Physical lines settled (blank ones included): the last
             counted line's place in the inputs.
         invalid: Lines that are not valid messages.
-        filtered: Valid lines left out by the filters.
         selected: Valid lines that passed the filters: the ones to send.
     """
 
     lines: int = 0
     position: int = 0
     invalid: int = 0
-    filtered: int = 0
     selected: int = 0
 
     @classmethod
     def of(cls, totals: Mapping[str, int]) -> ReadCounts:
         """The read counts among a checkpoint's ``totals``."""
-        return cls(
-            totals["lines"],
-            totals["position"],
-            totals["invalid"],
-            totals["filtered"],
-            totals["selected"],
-        )
+        return cls(totals["lines"], totals["position"], totals["invalid"], totals["selected"])
+
+    @property
+    def filtered(self) -> int:
+        """Valid lines left out by the filters."""
+        return self.lines - self.invalid - self.selected
 
     def copy(self) -> ReadCounts:
         return replace(self)
 
 
-@dataclass(slots=True)
+@dataclass
 class SendCounts:
     """What the sender did: delivered and rejected (from the checkpoint's on), retries (this run).
 

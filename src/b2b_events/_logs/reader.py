@@ -29,7 +29,6 @@ __all__ = [
     "LogLine",
     "UnreadableError",
     "count_lines",
-    "decode_line",
     "display_name",
     "find_event_logs",
     "gunzip",
@@ -277,24 +276,6 @@ def parse_line(file: str, number: int, raw: bytes) -> LogLine | None:
     if not raw or raw.isspace():
         return None
     return _parse(file, number, raw)
-
-
-def decode_line(file: str, number: int, raw: bytes) -> dict[str, Any] | LogLine | None:
-    """Line ``number`` of ``file`` (its display name): its message, else its error, None when blank.
-
-    ``parse_line`` for callers that go through millions of lines (``validate``,
-    ``replay``): a line holding a JSON object costs one parse and no ``LogLine``.
-    """
-    try:
-        message = from_json(raw, cache_strings="keys")
-    except ValueError:
-        message = None
-    if type(message) is dict:
-        return message
-    line = parse_line(file, number, raw)  # blank, a byte order mark, or what is wrong
-    if line is not None and line.message is not None:
-        return line.message
-    return line
 
 
 def count_lines(files: Iterable[str], stop: threading.Event | None = None) -> int | None:

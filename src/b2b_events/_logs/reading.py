@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from pydantic_core import from_json
 
 from .batcher import Batch, Batcher, Mark
 from .checkpoint import Frontier, input_key
 from .counts import ReadCounts
-from .reader import LogLine, decode_line, display_name, read_raw
+from .reader import LogLine, display_name, parse_line, read_raw
 from .selection import Selection
 
 __all__ = ["Input", "Reading", "plan_inputs"]
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(NamedTuple):
     """One input file of a replay, and where this run starts in it.
 
     Attributes:
@@ -105,20 +106,21 @@ class Reading:
             for number, raw in enumerate(lines, first):
                 if stop.is_set():
                     return False
-                message = decode_line(name, number, raw)
-                if message is None:
-                    continue  # blank: neither counted nor sent
-                data = None
-                if isinstance(message, LogLine):
+                try:
+                    message = from_json(raw, cache_strings="keys")
+                except ValueError:
+                    message = None
+                data = why = None
+                if type(message) is not dict:  # not JSON, not an object, blank, a BOM...
+                    line = parse_line(name, number, raw)
+                    if line is None:
+                        continue  # blank: neither counted nor sent
+                    message, why = line.message, line.error  # a message after a BOM, or not
+                if message is not None:
+                    data, why = pick(message, raw)  # None and no why: filtered out
+                if why is not None:
                     counts.invalid += 1
-                    problem(f"{message.location}: {message.error}")
-                else:
-                    data, why = pick(message, raw)
-                    if why is not None:
-                        counts.invalid += 1
-                        problem(f"{name}:{number}: {why}")
-                    elif data is None:
-                        counts.filtered += 1
+                    problem(f"{name}:{number}: {why}")
                 if data is not None and not batcher.fits(len(data)):
                     # Full without this line: the batch's frontier is just before it.
                     yield batcher.cut(Mark(done, key, counts.position - base, counts.copy()))
