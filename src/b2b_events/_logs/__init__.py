@@ -1,6 +1,7 @@
 """The event-log tools, one noun per module; nothing here is public.
 
-- ``reader``: find and read event logs (files, trees, gzip, stdin), line by line;
+- ``finder``: the event logs that paths stand for (files, directory trees, stdin);
+- ``reader``: read them (plain or gzip, stdin), line by line;
 - ``writer``: ``EventLogWriter`` and ``EventLogTransport`` (``record=``);
 - ``checkpoint``: where a replay stands, saved atomically, for resuming;
 - ``replay``: re-send logs through the delivery routine, resumably: it checks

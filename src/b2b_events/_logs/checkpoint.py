@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError
-from .reader import STDIN
+from .finder import STDIN
 
 __all__ = [
     "TOTALS",

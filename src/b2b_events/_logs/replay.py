@@ -42,8 +42,8 @@ from .acknowledged import Acknowledged
 from .batcher import Batch, Batcher
 from .checkpoint import Frontier, fingerprint, input_key, load_checkpoint, save_checkpoint
 from .counts import Problems, ReadCounts, ReplayReport, SendCounts
+from .finder import find_event_logs
 from .pacing import Pace, batch_limit
-from .reader import find_event_logs
 from .reading import Input, Reading, plan_inputs
 from .selection import SERVER_SET_FIELDS, Selection, prepare_for_replay
 from .sender import DryRun, Sender
