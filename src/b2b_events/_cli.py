@@ -30,17 +30,9 @@ from ._client import DEFAULT_ENDPOINT
 from ._delivery.wire import MAX_BATCH_EVENTS
 from ._demo import run_demo
 from ._exceptions import ConfigurationError, InvalidEventError, TrackingPlanError
+from ._logs.finder import STDIN, find_event_logs, is_stream
 from ._logs.progress import Display, progress_display
-from ._logs.reader import (
-    STDIN,
-    LogLine,
-    count_lines,
-    display_name,
-    find_event_logs,
-    is_stream,
-    parse_line,
-    read_raw,
-)
+from ._logs.reader import LogLine, count_lines, display_name, parse_line, read_raw
 from ._logs.replay import ReplayReport, replay
 from ._plan import TrackingPlan
 from ._version import __version__

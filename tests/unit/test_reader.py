@@ -19,14 +19,8 @@ from hypothesis import strategies as st
 
 import b2b_events._logs.reader as reader
 from b2b_events import LogLine, read_event_log
-from b2b_events._logs.reader import (
-    MAX_LINE_BYTES,
-    _line_blocks,
-    count_lines,
-    find_event_logs,
-    is_stream,
-    read_file,
-)
+from b2b_events._logs.finder import find_event_logs, is_stream
+from b2b_events._logs.reader import MAX_LINE_BYTES, _line_blocks, count_lines, read_file
 
 
 def line(i: int) -> str:

@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from .finder import STDIN
 
-__all__ = ["TOTALS", "Frontier", "fingerprint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "TOTALS",
+    "Frontier",
+    "fingerprint",
+    "input_key",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 _FORMAT = "b2b-events replay checkpoint"
 _VERSION = 1
@@ -50,6 +58,11 @@ class Frontier:
     file: str | None = None
     line: int = 0
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
+
+
+def input_key(path: str) -> str:
+    """How a checkpoint names an input: its absolute path (``-`` for stdin)."""
+    return path if path == STDIN else os.path.abspath(path)
 
 
 def fingerprint(options: dict[str, Any]) -> str:

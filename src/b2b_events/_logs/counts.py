@@ -1,10 +1,88 @@
-"""What a replay did: the report, counted over every run of a resumed replay."""
+"""What a replay counts: the reading side, the sending side, the problems kept; its report.
+
+Plain data, passed between the parts of a replay (``replay.py`` orchestrates):
+the reading side owns a ``ReadCounts``, the sender a ``SendCounts``; a batch
+carries a copy of the read counts as they stood at its end, and the report is
+made of both.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
-__all__ = ["ReplayReport"]
+__all__ = ["Problems", "ReadCounts", "ReplayReport", "SendCounts"]
+
+
+@dataclass
+class ReadCounts:
+    """Lines read, from the checkpoint's totals on: what a batch's mark records.
+
+    Every line counted is invalid, filtered out or selected.
+
+    Attributes:
+        lines: Non-blank lines counted.
+        position: Physical lines settled (blank ones included): the last
+            counted line's place in the inputs.
+        invalid: Lines that are not valid messages.
+        selected: Valid lines that passed the filters: the ones to send.
+    """
+
+    lines: int = 0
+    position: int = 0
+    invalid: int = 0
+    selected: int = 0
+
+    @classmethod
+    def of(cls, totals: Mapping[str, int]) -> ReadCounts:
+        """The read counts among a checkpoint's ``totals``."""
+        return cls(totals["lines"], totals["position"], totals["invalid"], totals["selected"])
+
+    @property
+    def filtered(self) -> int:
+        """Valid lines left out by the filters."""
+        return self.lines - self.invalid - self.selected
+
+    def copy(self) -> ReadCounts:
+        return replace(self)
+
+
+@dataclass
+class SendCounts:
+    """What the sender did: delivered and rejected (from the checkpoint's on), retries (this run).
+
+    ``delivered`` counts each message when the endpoint takes it, before its
+    batch is acknowledged as a whole.
+    """
+
+    delivered: int = 0
+    rejected: int = 0
+    retries: int = 0
+
+
+class Problems:
+    """The invalid or refused lines: each told to ``tell``, the first ``keep`` kept for the report.
+
+    Called from the reading and the sending thread.
+    """
+
+    def __init__(self, keep: int, tell: Callable[[str], object] | None = None) -> None:
+        self._keep = keep
+        self._tell = tell
+        self._kept: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> None:
+        with self._lock:
+            if len(self._kept) < self._keep:
+                self._kept.append(text)
+        if self._tell is not None:
+            self._tell(text)
+
+    def kept(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._kept)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Protocol, TextIO
 
-from .replay import ReplayReport
+from .counts import ReplayReport
 
 __all__ = ["Display", "format_progress", "format_retry", "progress_display"]
 

@@ -1,48 +1,39 @@
-"""Reading event logs: files, directory trees, gzip and stdin, one line at a time.
+"""Reading event logs: files, gzip and stdin, one line at a time.
 
 An event log is newline-delimited JSON, one wire message per line: what
 ``Client(record=...)`` writes, what ``b2b-events export`` prints, and what
 Segment's raw archives hold (gzipped, under ``segment-logs/<source>/<day>/``;
 SPEC.md, "Event logs"). Reading streams fixed-size chunks, so memory stays flat
 whatever the input size; gzip is recognised by its magic bytes, not by name.
+Which files a path stands for (a directory tree) is ``finder``'s to say.
 """
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
 import re
-import stat
 import sys
 import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from pydantic_core import from_json
 
+from .finder import STDIN, find_event_logs, is_stream
+
 __all__ = [
     "MAX_LINE_BYTES",
-    "STDIN",
     "LogLine",
     "UnreadableError",
     "count_lines",
     "display_name",
-    "find_event_logs",
     "gunzip",
-    "is_stream",
     "parse_line",
     "read_event_log",
     "read_file",
     "read_raw",
 ]
-
-logger = logging.getLogger(__name__)
-
-STDIN = "-"
-"""The path that means standard input."""
 
 STDIN_NAME = "<stdin>"
 
@@ -80,115 +71,6 @@ class LogLine(NamedTuple):
 
 class UnreadableError(Exception):
     """The input cannot be read past this point (gzip truncated or corrupt, I/O error)."""
-
-
-def find_event_logs(
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    skip_unreadable: bool = False,
-    on_skip: Callable[[str, str], object] | None = None,
-) -> list[str]:
-    """Expand ``paths`` to the files to read, in order; ``-`` (stdin) is kept as is.
-
-    A directory stands for every ``*.jsonl``, ``*.jsonl.gz`` and ``*.gz`` below
-    it, recursively (Segment's ``segment-logs/<source>/<day>/`` layout included),
-    sorted by path; hidden files and directories are skipped. Below a directory,
-    only regular files are read: a FIFO, a socket or a device is never opened
-    (a FIFO would block forever) but skipped and passed to ``on_skip``. A path
-    named explicitly is read whatever its name and kind: a FIFO named on the
-    command line (``<(zcat day.gz)`` in a shell) is read as a stream, like
-    ``-``. A file listed twice is read once.
-
-    Args:
-        paths: Files, directories, or ``-`` for standard input.
-        skip_unreadable: A directory that cannot be listed (permission denied)
-            is skipped and passed to ``on_skip`` instead of raising.
-        on_skip: Called with the path and why of each entry skipped; by
-            default each is logged as a warning.
-
-    Raises:
-        FileNotFoundError: A path does not exist.
-        OSError: A directory cannot be listed (``PermissionError`` mostly),
-            unless ``skip_unreadable``; its ``filename`` is the directory.
-    """
-    skipped = on_skip if on_skip is not None else _log_skip
-    found: list[str] = []
-    seen: set[str] = set()
-    for path in [os.fspath(p) for p in paths]:
-        if path == STDIN:
-            candidates = [path]
-        elif os.path.isdir(path):
-            candidates, skips = _walk(path, skip_unreadable)
-            for where, why in skips:
-                skipped(where, why)
-        elif os.path.exists(path):
-            candidates = [path]
-        else:
-            raise FileNotFoundError(errno.ENOENT, "no such file or directory", path)
-        for candidate in candidates:
-            key = candidate if candidate == STDIN else os.path.realpath(candidate)
-            if key not in seen:
-                seen.add(key)
-                found.append(candidate)
-    return found
-
-
-def is_stream(file: str) -> bool:
-    """True for an input that reading consumes: ``-`` (stdin), a FIFO, a device."""
-    return file == STDIN or _not_regular(file) is not None
-
-
-def _walk(top: str, skip_unreadable: bool) -> tuple[list[str], list[tuple[str, str]]]:
-    """The logs below ``top`` and the entries skipped (path, why), each sorted by path."""
-    found: list[str] = []
-    skipped: list[tuple[str, str]] = []
-
-    def cannot_list(error: OSError) -> None:
-        if not skip_unreadable:
-            raise error
-        why = f"cannot list the directory: {error.strerror or error}"
-        skipped.append((error.filename or top, why))
-
-    # os.walk's default onerror drops a directory it cannot list without a word (#19).
-    for root, dirs, names in os.walk(top, onerror=cannot_list):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            if not name.startswith(".") and name.endswith((".jsonl", ".gz")):
-                path = os.path.join(root, name)
-                kind = _not_regular(path)
-                if kind is None:
-                    found.append(path)
-                else:
-                    skipped.append((path, f"{kind}, not a regular file"))
-    # By path components, so that a directory's files stay together.
-    found.sort(key=lambda path: Path(path).parts)
-    skipped.sort(key=lambda skip: Path(skip[0]).parts)
-    return found, skipped
-
-
-def _not_regular(path: str) -> str | None:
-    """What ``path`` is when not a regular file (a FIFO, ...), else None.
-
-    A path that cannot be stat'ed (a dangling link) counts as a file: reading it
-    then reports the error in its place.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
-
-
-def _log_skip(path: str, why: str) -> None:
-    logger.warning("b2b-events: skipped %s: %s", path, why)
 
 
 def read_event_log(*paths: str | os.PathLike[str]) -> Iterator[LogLine]:

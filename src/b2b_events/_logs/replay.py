@@ -1,47 +1,52 @@
 """``replay()``: re-send event logs to a Segment-compatible endpoint, resumably.
 
-The data path: ``read_event_log`` (files, trees, gzip, stdin) -> prepare each
-message (server-set fields dropped, ``integrations`` rewritten) -> ``validate``
--> filters -> batches within Segment's limits -> one sender thread that posts
-them with the client's transport and the one delivery routine
-(``_delivery.routine``: the same rules for 429, ``Retry-After``, 5xx and the
-400/413 split as the clients), in order.
-Reading and validating overlap with the request in flight; a queue of two
-batches keeps memory flat.
+The parts, one job each, in the order a line meets them:
 
-Each acknowledged batch advances the checkpoint (``checkpoint.py``), so a rerun
-of the same command after Ctrl-C or a crash resumes with nothing lost, re-sending
-at most what was in flight, with the same ``messageId``.
+- ``reading``: the inputs' lines, from where the checkpoint left off, decoded
+  and counted (``counts.ReadCounts``);
+- ``selection``: what is sent of each line (server-set fields dropped,
+  ``integrations`` rewritten, validated, filtered);
+- ``batcher``: batches within Segment's count and byte limits, each with the
+  frontier it reaches (its ``Mark``);
+- ``pacing``: with a ``rate``, when each batch may go;
+- ``sender``: one thread that posts the batches in order through the clients'
+  delivery routine (``_delivery.routine``: 429, ``Retry-After``, 5xx, the
+  400/413 split), while the next ones are read;
+- ``acknowledged``: the frontier each settled batch moves, saved to the
+  checkpoint (``checkpoint.py``) now and then, so that a rerun after Ctrl-C or
+  a crash resumes with nothing lost, re-sending at most what was in flight,
+  with the same ``messageId``.
+
+This module checks the options, opens the checkpoint, wires the parts and
+makes the report.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import closing
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
-
-from pydantic_core import from_json
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from .._client import _check_endpoint
 from .._delivery.options import Options
-from .._delivery.policy import RetryPolicy
-from .._delivery.routine import Settle, Wait, deliver, drive
-from .._delivery.transport import HttpTransport, Response, Transport, send_guarded
-from .._delivery.wire import MAX_BATCH_BYTES, batch_overhead, message_name
+from .._delivery.transport import HttpTransport, Transport
+from .._delivery.wire import MAX_BATCH_BYTES, batch_overhead
 from .._exceptions import ConfigurationError
-from .checkpoint import Frontier, fingerprint, load_checkpoint, save_checkpoint
-from .counts import ReplayReport
-from .reader import STDIN, LogLine, display_name, find_event_logs, parse_line, read_raw
+from .acknowledged import Acknowledged
+from .batcher import Batch, Batcher
+from .checkpoint import Frontier, fingerprint, input_key, load_checkpoint, save_checkpoint
+from .counts import Problems, ReadCounts, ReplayReport, SendCounts
+from .finder import find_event_logs
+from .pacing import Pace, batch_limit
+from .reading import Input, Reading, plan_inputs
 from .selection import SERVER_SET_FIELDS, Selection, prepare_for_replay
+from .sender import DryRun, Sender
 
 if TYPE_CHECKING:
     from .._plan import TrackingPlan
@@ -51,9 +56,8 @@ __all__ = ["SERVER_SET_FIELDS", "ReplayReport", "prepare_for_replay", "replay"]
 logger = logging.getLogger("b2b_events.replay")
 
 _monotonic = time.monotonic  # the clock of the rate, the saves and ``elapsed``; tests set it
-_CHECKPOINT_EVERY = 0.5  # seconds between two checkpoint saves (and always at the end)
-_RATE_SLICE = 0.1  # with a rate, a batch holds at most this many seconds of events
-_PUT_POLL = 0.1  # seconds between checks for a stop while the sender's queue is full
+
+_P = ParamSpec("_P")
 
 
 def replay(
@@ -167,7 +171,7 @@ def replay(
         on_skip=lambda path, why: skipped.append(f"{path}: {why}"),
     )
     options = {  # what decides which messages are sent, and where: a checkpoint is for these
-        "inputs": [_key(os.fspath(path)) for path in paths],
+        "inputs": [input_key(os.fspath(path)) for path in paths],
         "endpoint": target,
         "events": sorted(wanted) if wanted is not None else None,
         "since": since.isoformat() if since is not None else None,
@@ -176,35 +180,47 @@ def replay(
     }
     if plan is not None:  # which lines are valid, so sent: a checkpoint is for one plan
         options["plan"] = plan.name
-    digest = fingerprint(options)
-    frontier = load_checkpoint(checkpoint, digest) if checkpoint is not None else None
-    save: Callable[[Frontier], None] | None = None
-    if checkpoint is not None and not dry_run:
-        save = partial(save_checkpoint, checkpoint, digest, options=options)
-        try:  # now, not after the first batch is sent: a checkpoint that cannot be written
-            save(frontier or Frontier())
-        except OSError as exc:
-            raise ConfigurationError(f"cannot write the checkpoint {checkpoint}: {exc}") from None
-    owned: Transport | None = None
-    if transport is None and not dry_run:
-        owned = transport = HttpTransport(write_key=write_key or "", endpoint=target)
-    run = _Run(
-        files=files,
-        frontier=frontier or Frontier(),
+    frontier, save = _open_checkpoint(checkpoint, options, dry_run=dry_run)
+
+    stop = stop if stop is not None else threading.Event()
+    clock = _monotonic
+    inputs = plan_inputs(files, frontier)
+    problems = Problems(max_errors, _guarded(on_problem, "problem"))
+    reading = Reading(
+        counts=ReadCounts.of(frontier.totals),
         selection=Selection(wanted, since, until, integrations, plan),
-        rate=rate,
-        batch_events=max_batch_events,
-        batch_budget=MAX_BATCH_BYTES - batch_overhead(write_key or ""),
-        max_errors=max_errors,
-        on_progress=on_progress,
-        on_problem=on_problem,
-        on_retry=on_retry,
-        stop=stop if stop is not None else threading.Event(),
-        save=save,
-        skipped=tuple(skipped),
+        batcher=Batcher(
+            batch_limit(max_batch_events, rate),
+            MAX_BATCH_BYTES - batch_overhead(write_key or ""),
+        ),
+        problem=problems,
+        stop=stop,
     )
+    run = _Run(
+        reading=reading,
+        acked=Acknowledged(frontier, inputs, save, clock),
+        problems=problems,
+        skipped=tuple(skipped),
+        clock=clock,
+        on_progress=_guarded(on_progress, "progress"),
+    )
+    if dry_run:
+        return run.execute(inputs, DryRun(settled=run.settled, stop=stop), pace=None, stop=stop)
+    owned: Transport | None = None
+    if transport is None:
+        owned = transport = HttpTransport(write_key=write_key or "", endpoint=target)
+    sender = Sender(
+        transport,
+        policy,
+        counts=run.sent,
+        settled=run.settled,
+        problem=problems,
+        on_retry=_guarded(on_retry, "retry"),
+        stop=stop,
+    )
+    pace = None if rate is None else Pace(rate, start=run.started, clock=clock, stop=stop)
     try:
-        return run.execute(None if dry_run else transport, policy)
+        return run.execute(inputs, sender, pace=pace, stop=stop)
     finally:
         if owned is not None:
             owned.close()
@@ -231,444 +247,121 @@ def _check_options(
         raise ConfigurationError("integrations must be a mapping (a JSON object)")
 
 
-# A batch's mark: where the frontier is once the batch is acknowledged.
-# (files done, file, line, lines, position, invalid, filtered, selected)
-_Mark = tuple[int, str | None, int, int, int, int, int, int]
+def _open_checkpoint(
+    checkpoint: str | os.PathLike[str] | None, options: dict[str, Any], *, dry_run: bool
+) -> tuple[Frontier, Callable[[Frontier], None] | None]:
+    """Where an earlier run of this replay stopped, and how to save this one's (None: no saves).
+
+    The checkpoint is written at once, not after the first batch is sent: one
+    that cannot be written stops the replay before it sends anything.
+    """
+    if checkpoint is None:
+        return Frontier(), None
+    digest = fingerprint(options)
+    frontier = load_checkpoint(checkpoint, digest) or Frontier()
+    if dry_run:
+        return frontier, None
+    save = partial(save_checkpoint, checkpoint, digest, options=options)
+    try:
+        save(frontier)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the checkpoint {checkpoint}: {exc}") from None
+    return frontier, save
 
 
-class _Blank(enum.Enum):
-    """A blank line: neither counted nor sent."""
+def _guarded(callback: Callable[_P, object] | None, what: str) -> Callable[_P, None] | None:
+    """``callback``, its exceptions logged instead of raised into the replay."""
+    if callback is None:
+        return None
 
-    BLANK = enum.auto()
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            callback(*args, **kwargs)
+        except Exception:
+            logger.exception("b2b-events: the replay %s callback failed", what)
 
-
-_BLANK = _Blank.BLANK
-
-
-@dataclass
-class _Batch:
-    messages: list[bytes]
-    where: list[tuple[str, int]]  # (file, line) of each message, to report a rejection
-    mark: _Mark
-    last: bool = False
+    return call
 
 
 class _Run:
-    """One replay: the reading side in the calling thread, the sending side in a thread."""
+    """One run of a replay: batches read, handed to the sender, settled; and its report."""
 
     def __init__(
         self,
         *,
-        files: list[str],
-        frontier: Frontier,
-        selection: Selection,
-        rate: float | None,
-        batch_events: int,
-        batch_budget: int,
-        max_errors: int,
-        on_progress: Callable[[ReplayReport], object] | None,
-        on_problem: Callable[[str], object] | None,
-        on_retry: Callable[[int, str, float], object] | None,
-        stop: threading.Event,
-        save: Callable[[Frontier], None] | None,
+        reading: Reading,
+        acked: Acknowledged,
+        problems: Problems,
         skipped: tuple[str, ...],
+        clock: Callable[[], float],
+        on_progress: Callable[[ReplayReport], None] | None,
     ) -> None:
-        self._files = files
+        self._reading = reading
+        self._acked = acked
+        self._problems = problems
         self._skipped = skipped
-        self._resume = frontier
-        self._selection = selection
-        self._rate = rate
-        if rate is not None:
-            batch_events = max(1, min(batch_events, math.ceil(rate * _RATE_SLICE)))
-        self._batch_events = batch_events
-        self._budget = batch_budget
-        self._max_errors = max_errors
+        self._clock = clock
         self._on_progress = on_progress
-        self._on_problem = on_problem
-        self._on_retry = on_retry
-        self._stop = stop
-        self._save = save
-        self._lock = threading.Lock()  # the acknowledged state, read by saves and progress
-        self._errors: list[str] = []
-        self._done: list[str] = list(frontier.done)
-        totals = frontier.totals
-        self._base = dict(totals)
-        # Reading side: running counts, from the checkpoint's.
-        self._lines = totals["lines"]
-        self._position = totals["position"]
-        self._invalid = totals["invalid"]
-        self._filtered = totals["filtered"]
-        self._selected = totals["selected"]
-        self._files_read = 0
-        # Sending side.
-        self._delivered = totals["delivered"]  # this run's deliveries included, acknowledged or not
-        self._rejected = totals["rejected"]
-        self._retries = 0
-        self._acked: Frontier = frontier
-        self._last_save = 0.0
-        self._failure: str | None = None
-        self._started = _monotonic()
-        self._released = 0  # messages handed to the sender (for the rate)
-        self._finished = False  # the last batch is acknowledged
-        self._names: dict[str, str] = {}  # checkpoint key -> the file's name as found
-        self._file: str | None = None
-        self._file_base = self._position
+        self._base = dict(acked.frontier.totals)  # what earlier runs did
+        self.sent = SendCounts(self._base["delivered"], self._base["rejected"])
+        self.started = clock()
+        self._outlet: Sender | DryRun | None = None
 
-    # -- the whole run --------------------------------------------------------
-
-    def execute(self, transport: Transport | None, policy: RetryPolicy) -> ReplayReport:
-        sender: _Sender | None = None
-        if transport is not None:
-            sender = _Sender(self, transport, policy)
-            sender.start()
-        self._sender = sender
+    def execute(
+        self,
+        inputs: Sequence[Input],
+        outlet: Sender | DryRun,
+        *,
+        pace: Pace | None,
+        stop: threading.Event,
+    ) -> ReplayReport:
+        """Read and hand over every batch (fewer once stopped); the report of the run."""
+        self._outlet = outlet
+        outlet.start()
         try:
-            self._read_all()
-            self._hand_off(None)
-            if sender is not None:
-                sender.join()
+            with closing(self._reading.batches(inputs)) as batches:
+                for batch in batches:
+                    if pace is not None and not pace.release(len(batch.messages)):
+                        break
+                    if not outlet.put(batch):
+                        break
+            outlet.finish()
         except BaseException:
-            self._stop.set()  # KeyboardInterrupt and the like: keep what was acknowledged
-            self._save_now()
+            stop.set()  # KeyboardInterrupt and the like: keep what was acknowledged
+            self._acked.save()
             raise
-        self._save_now()
-        return self._report(interrupted=not self._finished and self._failure is None, final=True)
+        self._acked.save()
+        return self.report(final=True)
 
-    def _resume_from(self, frontier: Frontier) -> str | None:
-        """Where the first unsettled line is, in the inputs' own names."""
-        if self._finished:
-            return None
-        if frontier.file is not None:
-            return f"{self._names.get(frontier.file, frontier.file)}:{frontier.line + 1}"
-        done = set(frontier.done)
-        for file in self._files:
-            if _key(file) not in done:
-                return f"{display_name(file)}:1"
-        return None  # pragma: no cover - unsettled implies a file not done
-
-    # -- reading ------------------------------------------------------------
-
-    def _read_all(self) -> None:
-        resume = self._resume
-        done = set(resume.done)
-        self._batch, self._size = _Batch([], [], self._mark()), 0
-        for file in self._files:
-            key = _key(file)
-            self._names[key] = display_name(file)
-            if key in done:
-                continue
-            skip = resume.line if key == resume.file else 0
-            self._file = key
-            self._file_base = self._position - skip
-            self._files_read += 1
-            if not self._read_file(file, skip) or self._stop.is_set():
-                return
-            self._done.append(key)
-            self._file = None
-        batch = self._batch
-        batch.mark = self._mark()
-        batch.last = True
-        self._hand_off(batch)
-
-    def _read_file(self, file: str, skip: int) -> bool:
-        """Read, check and batch the lines of ``file`` after ``skip``; False if the run stopped."""
-        name = display_name(file)
-        stop = self._stop
-        prepare, add = self._prepare, self._add
-        for block in read_raw(file, skip):
-            if isinstance(block, LogLine):  # the file cannot be read (further): always said
-                self._invalid_line(f"{block.location}: {block.error}")
-                if not add(name, max(block.line, skip), None):
-                    return False
-                continue
-            first, lines = block
-            for line, raw in enumerate(lines, first):
-                if stop.is_set():
-                    return False
-                try:
-                    message = from_json(raw, cache_strings="keys")
-                except ValueError:
-                    message = None
-                if type(message) is not dict:  # not JSON, not an object, blank, a BOM...
-                    message = self._not_a_message(name, line, raw)
-                    if message is _BLANK:
-                        continue
-                if not add(name, line, prepare(name, line, message, raw)):
-                    return False
-        return True
-
-    def _add(self, file: str, line: int, data: bytes | None) -> bool:
-        """Count a line and batch its message (None: none to send); False if the run stopped."""
-        batch = self._batch
-        if data is not None and batch.messages and self._size + len(data) + 1 > self._budget:
-            # Full without this line: the batch's frontier is just before it.
-            if not self._ship():
-                return False
-            batch = self._batch
-        self._lines += 1
-        self._position = self._file_base + line
-        if data is None:
-            return True
-        self._selected += 1
-        batch.messages.append(data)
-        batch.where.append((file, line))
-        self._size += len(data) + 1
-        return len(batch.messages) < self._batch_events or self._ship()
-
-    def _ship(self) -> bool:
-        """Hand the batch over, frontier at the last line read; start the next one."""
-        batch = self._batch
-        batch.mark = self._mark()
-        self._batch, self._size = _Batch([], [], batch.mark), 0
-        return self._hand_off(batch)
-
-    def _not_a_message(self, file: str, number: int, raw: bytes) -> dict[str, Any] | _Blank | None:
-        """A line ``from_json`` made no message of: blank, or one after a byte order mark.
-
-        Else None: the line is counted as invalid and reported here.
-        """
-        line = parse_line(file, number, raw)
-        if line is None:
-            return _BLANK
-        if line.message is None:
-            self._invalid_line(f"{line.location}: {line.error}")
-        return line.message
-
-    def _prepare(
-        self, file: str, number: int, message: dict[str, Any] | None, raw: bytes
-    ) -> bytes | None:
-        """The message to send, or None (invalid or filtered out: counted here)."""
-        if message is None:
-            return None
-        data, problem = self._selection.pick(message, raw)
-        if problem is not None:
-            self._invalid_line(f"{file}:{number}: {problem}")
-        elif data is None:
-            self._filtered += 1
-        return data
-
-    def _invalid_line(self, text: str) -> None:
-        self._invalid += 1
-        self._problem(text)
-
-    def _mark(self) -> _Mark:
-        file = self._file
-        return (
-            len(self._done),
-            file,
-            self._position - self._file_base if file is not None else 0,
-            self._lines,
-            self._position,
-            self._invalid,
-            self._filtered,
-            self._selected,
-        )
-
-    def _hand_off(self, batch: _Batch | None) -> bool:
-        """Give a batch (None: the end) to the sender, at the rate; False if the run stopped."""
-        sender = self._sender
-        if sender is None:  # a dry run: read is settled
-            if batch is not None:
-                self._acknowledge(batch, delivered=0, rejected=0)
-            return not self._stop.is_set()
-        if batch is not None and self._rate is not None and batch.messages:
-            # Released when its last event's turn comes: never more than rate * t by time t.
-            self._released += len(batch.messages)
-            wait = self._started + self._released / self._rate - _monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                return False
-        while True:
-            try:
-                sender.queue.put(batch, timeout=_PUT_POLL)
-                return True
-            except queue.Full:
-                if batch is not None and self._stop.is_set():
-                    return False
-                if not sender.is_alive():  # pragma: no cover - the sender never dies early
-                    return False
-
-    # -- the acknowledged side (sender thread) --------------------------------
-
-    def _acknowledge(self, batch: _Batch, *, delivered: int, rejected: int) -> None:
-        """A batch is settled: move the frontier to its mark, save (throttled), report progress."""
-        done, file, line, lines, position, invalid, filtered, selected = batch.mark
-        with self._lock:
-            self._finished = batch.last
-            self._acked = Frontier(
-                done=self._done[:done],
-                file=file,
-                line=line,
-                totals={
-                    "lines": lines,
-                    "position": position,
-                    "invalid": invalid,
-                    "filtered": filtered,
-                    "selected": selected,
-                    "delivered": self._acked.totals["delivered"] + delivered,
-                    "rejected": self._acked.totals["rejected"] + rejected,
-                },
-            )
-        now = _monotonic()
-        if now - self._last_save >= _CHECKPOINT_EVERY:
-            self._save_now()
+    def settled(self, batch: Batch, delivered: int, rejected: int) -> None:
+        """A batch is settled (in order): the frontier moves to its mark; progress is told."""
+        self._acked.settle(batch, delivered=delivered, rejected=rejected)
         if self._on_progress is not None:
-            try:
-                self._on_progress(self._report(interrupted=False, final=False))
-            except Exception:
-                logger.exception("b2b-events: the replay progress callback failed")
+            self._on_progress(self.report(final=False))
 
-    def _save_now(self) -> None:
-        if self._save is None:
-            return
-        with self._lock:
-            frontier = self._acked
-            self._last_save = _monotonic()
-            self._save(frontier)
-
-    def _problem(self, text: str) -> None:
-        with self._lock:
-            if len(self._errors) < self._max_errors:
-                self._errors.append(text)
-        if self._on_problem is not None:
-            try:
-                self._on_problem(text)
-            except Exception:
-                logger.exception("b2b-events: the replay problem callback failed")
-
-    def _report(self, *, interrupted: bool, final: bool) -> ReplayReport:
-        with self._lock:
-            acked = self._acked.totals
-            errors = tuple(self._errors)
-        # Progress shows the acknowledged frontier; the final report, everything read.
-        source = (
-            {
-                "lines": self._lines,
-                "invalid": self._invalid,
-                "filtered": self._filtered,
-                "selected": self._selected,
-            }
-            if final
-            else acked
-        )
+    def report(self, *, final: bool) -> ReplayReport:
+        """Progress shows the acknowledged frontier's counts; the final report, everything read."""
+        acked = self._acked.frontier.totals
+        read = self._reading.counts if final else ReadCounts.of(acked)
+        sent, base, outlet = self.sent, self._base, self._outlet
+        failure = outlet.failure if outlet is not None else None
         return ReplayReport(
-            lines=source["lines"],
-            invalid=source["invalid"],
-            filtered=source["filtered"],
-            selected=source["selected"],
-            delivered=self._delivered,
-            rejected=self._rejected,
-            retries=self._retries,
-            resumed_lines=self._base["lines"],
-            delivered_now=self._delivered - self._base["delivered"],
-            files=self._files_read,
+            lines=read.lines,
+            invalid=read.invalid,
+            filtered=read.filtered,
+            selected=read.selected,
+            delivered=sent.delivered,
+            rejected=sent.rejected,
+            retries=sent.retries,
+            resumed_lines=base["lines"],
+            delivered_now=sent.delivered - base["delivered"],
+            files=self._reading.files,
             position=acked["position"],
-            elapsed=_monotonic() - self._started,
-            dry_run=self._sender is None,
-            interrupted=interrupted,
-            stopped=self._failure,
-            resume_from=self._resume_from(self._acked) if final else None,
-            errors=errors,
+            elapsed=self._clock() - self.started,
+            dry_run=isinstance(outlet, DryRun),
+            interrupted=final and not self._acked.finished and failure is None,
+            stopped=failure,
+            resume_from=self._acked.resume_from() if final else None,
+            errors=self._problems.kept(),
             skipped=self._skipped,
         )
-
-
-class _Sender(threading.Thread):
-    """Posts batches in order, one at a time; acknowledges each (or stops the run)."""
-
-    def __init__(self, run: _Run, transport: Transport, policy: RetryPolicy) -> None:
-        super().__init__(name="b2b-events-replay", daemon=True)
-        self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=2)
-        self._run_state = run
-        self._transport = transport
-        self._policy = policy
-        self._halt = run._stop
-        self._where: Sequence[tuple[str, int]] = ()  # of the batch in hand
-        self._stopped: str | None = None  # why the run stops, once a part failed
-        self._attempt = 0  # attempts of the request in hand that failed
-
-    def run(self) -> None:
-        state = self._run_state
-        while True:
-            batch = self.queue.get()
-            if batch is None:
-                return
-            if self._halt.is_set():
-                continue  # stopping: what is queued stays unsent (and unacknowledged)
-            try:
-                outcome = self._deliver(batch.messages, batch.where)
-            except Exception as exc:  # never leave the reading side waiting on a dead thread
-                logger.exception("b2b-events: unexpected error while replaying a batch")
-                outcome = f"unexpected error: {type(exc).__name__}: {exc}"
-            if outcome is not None:
-                if not self._halt.is_set():
-                    state._failure = outcome
-                    self._halt.set()
-                continue
-            state._acknowledge(
-                batch, delivered=self._acked_delivered, rejected=self._acked_rejected
-            )
-
-    def _deliver(self, messages: Sequence[bytes], where: Sequence[tuple[str, int]]) -> str | None:
-        """Send one batch (splitting on 400/413); None when settled, else why the run stops."""
-        self._acked_delivered = self._acked_rejected = 0
-        self._where, self._stopped, self._attempt = where, None, 0
-        if messages:
-            drive(
-                deliver(messages, self._policy, give_up=self._give_up),
-                send=lambda part: send_guarded(self._transport, part),
-                wait=self._wait,
-                settle=self._settle,
-            )
-        return self._stopped
-
-    def _give_up(self, due: float) -> bool:
-        """A stop was asked for, or a part of this batch failed: send no more of it."""
-        return self._halt.is_set() or self._stopped is not None
-
-    def _settle(self, step: Settle) -> None:
-        self._attempt = 0  # the next part (of a split) counts its own attempts
-        if self._stopped is not None:
-            return  # the rest of a batch whose run stops: unacknowledged
-        state, count = self._run_state, len(step.messages)
-        if step.reason is None:
-            state._delivered += count
-            self._acked_delivered += count
-        elif step.verdict == "split":  # this one message, refused on its own: report it, go on
-            state._rejected += 1
-            self._acked_rejected += 1
-            file, line = self._where[step.start]
-            name = message_name(from_json(step.messages[0])) or "?"
-            state._problem(f"{file}:{line}: {name}: refused by the endpoint ({step.detail})")
-        elif step.verdict == "retry":
-            self._stopped = f"the endpoint kept failing ({step.detail})"
-        elif step.verdict == "misconfigured":
-            self._stopped = (
-                f"the endpoint answered {step.detail}: check the endpoint and the write key"
-            )
-        elif step.verdict is None:
-            self._stopped = "stopped"
-        else:
-            self._stopped = f"the endpoint refused a batch ({step.detail})"
-
-    def _wait(self, step: Wait) -> None:
-        """Wait before a retry; a stop ends the wait (and ``give_up`` the retries)."""
-        self._on_retry(step.response, step.seconds)
-        self._halt.wait(step.seconds)
-
-    def _on_retry(self, response: Response, wait: float) -> None:
-        state = self._run_state
-        state._retries += 1
-        self._attempt += 1
-        logger.info(
-            "b2b-events: replay batch failed (%s), retrying in %.2f s", response.describe(), wait
-        )
-        if state._on_retry is not None:
-            try:
-                state._on_retry(self._attempt, response.describe(), wait)
-            except Exception:
-                logger.exception("b2b-events: the replay retry callback failed")
-
-
-def _key(file: str) -> str:
-    """How a checkpoint names an input: its absolute path (``-`` for stdin)."""
-    return file if file == STDIN else os.path.abspath(file)
