@@ -248,7 +248,7 @@ def test_aclose_counts_a_send_without_an_answer_as_unconfirmed(server: BatchServ
     async def main() -> AsyncClient:
         client = make(server, flush_interval=0.01, max_batch_events=1)
         track(client, 3)
-        while not client._worker.queue.unanswered:  # the first request, waiting for its answer
+        while not any(b.sending for b in client._worker.queue.in_flight):  # the first request
             await asyncio.sleep(0.01)
         await client.aclose(timeout=0.2)
         return client

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Sequence
 
@@ -100,3 +102,39 @@ def test_a_failing_hook_does_not_skip_the_others(caplog: pytest.LogCaptureFixtur
     assert ran == ["a", "b"]
     assert "a fork hook failed (after_in_parent)" in caplog.text
     del probes
+
+
+_FORK_WHILE_TRACKING = """
+import os
+from b2b_events import Client, Response
+
+class Accepting:
+    def send(self, messages):
+        return Response(200)
+    def close(self):
+        pass
+
+client = Client(transport=Accepting(), flush_interval=60)
+client.track.signed_in(user_id="u", group_id="g")
+with client._worker.queue.lock:  # as a signal handler forking in the middle of track()
+    pid = os.fork()
+if pid == 0:
+    client.track.signed_in(user_id="v", group_id="g")  # the child's queue has its own lock
+    os._exit(0 if client.stats.tracked == 1 else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_fork_in_a_thread_inside_track_neither_hangs_nor_breaks_the_child() -> None:
+    """The memory queue takes no lock around fork(): the forking thread may hold it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_WHILE_TRACKING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["child", "0"]

@@ -12,7 +12,8 @@ Read top to bottom, as a message travels:
 - ``queue``: a buffer, its limits, flush numbering, and the settling of what the
   routine decides; ``notices``: rate-limited log lines about failing attempts;
 - ``worker`` (threads) and ``async_worker`` (asyncio tasks): the two drivers of a
-  queue, which wait, take batches and run the routine; either holds either buffer;
+  queue, which wait, take batches and run the routine; the thread worker takes
+  either buffer, the asyncio worker the memory one;
 - ``transport``: HTTP (httpx) and the ``Transport`` seam;
 - ``fork`` and ``shutdown``: forks, the exit handler, multiprocessing children.
 """

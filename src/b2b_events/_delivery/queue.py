@@ -48,7 +48,10 @@ _DROP_DETAIL: dict[DropReason, str] = {
 
 
 class Driver(Protocol):
-    """What the queue asks of the worker that drives it (with the lock held but ``progress``)."""
+    """What the queue asks of the worker that drives it.
+
+    With the lock held, except ``progress`` and ``forked`` (a child's first act).
+    """
 
     def start(self) -> None:
         """Make sure a worker will take what is queued (started on first use)."""
@@ -91,14 +94,14 @@ class Queue:
         self.closed = False
         self._close_deadline = math.inf
         self._reset()
-        # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
-        # section 2.6): the spool closes them before and reopens them after, in the
-        # parent; the child opens its own (Buffer.forked).
-        at_fork(
-            before=self._before_fork,
-            after_in_parent=self._after_fork_in_parent,
-            after_in_child=self._after_fork_in_child,
-        )
+        at_fork(after_in_child=self._after_fork_in_child)
+        if buffer.durable:
+            # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
+            # section 2.6): the spool closes them before and reopens them after, in the
+            # parent, under the lock; the child opens its own (Buffer.forked). Only
+            # then: a fork in a thread that holds the lock (a signal handler's, during
+            # track()) would wait for itself, and a memory queue has nothing to guard.
+            at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent)
 
     def _reset(self) -> None:
         """(Re)create everything a forked child must not share with its parent."""
@@ -353,11 +356,6 @@ class Queue:
         with self.lock:
             batch.sending = count
 
-    @property
-    def unanswered(self) -> list[bytes]:
-        """The messages in a request still waiting for its answer."""
-        return [m for b in self.in_flight for m in b.rest[: b.sending]]
-
     def finish(self, batch: Batch, step: Settle) -> None:
         """Account for messages the delivery routine settled: delivered, dropped or kept."""
         count = len(step.messages)
@@ -490,6 +488,6 @@ class Queue:
     def _after_fork_in_child(self) -> None:
         """Fresh locks and an empty buffer: the parent's pending messages stay the parent's."""
         self._reset()
-        self.buffer = self.buffer.forked()
         self.accounting.reset()
-        self._driver.forked()
+        self._driver.forked()  # first: the worker is whole even if the buffer cannot be
+        self.buffer = self.buffer.forked()

@@ -122,7 +122,7 @@ class Spool:
     """This process's spool file plus the orphans it adopted. Not thread-safe: the queue locks."""
 
     def __init__(self, base: str | os.PathLike[str]) -> None:
-        """Create this process's file next to ``base`` and adopt any orphans found there.
+        """Create this process's file next to ``base``; orphans are found later (``scan_orphans``).
 
         Raises:
             SpoolError: No flock here, the directory is not writable, or the file

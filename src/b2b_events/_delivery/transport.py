@@ -158,9 +158,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-HttpClient = TypeVar(
-    "HttpClient", httpx.Client, httpx.AsyncClient
-)  # the pool a transport uses  # the sync or async pool
+# The connection pool a transport uses: httpx.Client, or httpx.AsyncClient.
+HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
 
 
 class _HttpBase(Generic[HttpClient]):
