@@ -769,8 +769,8 @@ class Tracker:
         return self._emit(cls, data, kind, problems)
 
 
-_CONTEXTS: dict[tuple[type[Message], object], Context] = {}
-"""Validated contexts of calls without a ``context`` argument, by (message class, group_id)."""
+_CONTEXTS: dict[tuple[type[Context], object], Context] = {}
+"""Validated contexts of calls without a ``context`` argument, by (context model, group_id)."""
 _MAX_CONTEXTS = 4096
 
 
@@ -785,14 +785,15 @@ def _context(cls: type[Message], group_id: object) -> Context | dict[str, Any]:
     """
     if group_id is not None and type(group_id) is not str:
         return {"groupId": group_id, "library": LIBRARY}
-    key = (cls, group_id)  # the class, not its context model: no lookup of that per call
+    model = _CONTEXT_MODEL[cls]
+    key = (model, group_id)  # the context model, not the class: a few entries per account
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         data: dict[str, Any] = {"library": LIBRARY}
         if group_id is not None:
             data["groupId"] = group_id
         try:
-            ctx = _CONTEXT_MODEL[cls].__pydantic_validator__.validate_python(data)
+            ctx = model.__pydantic_validator__.validate_python(data)
         except ValidationError:
             return data
         if len(_CONTEXTS) >= _MAX_CONTEXTS:  # many accounts: start over rather than grow

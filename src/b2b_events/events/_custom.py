@@ -187,7 +187,7 @@ class Event(Properties):
 
 def _jsonify_extras(cls: type[Event], data: dict[str, Any]) -> dict[str, Any] | None:
     """``data`` with its undeclared properties made JSON; None if that changes nothing."""
-    declared = cls.model_fields
+    declared = {*cls.model_fields, *(f.alias for f in cls.model_fields.values() if f.alias)}
     converted = {k: v if k in declared else jsonify(v) for k, v in data.items()}
     changed = any(converted[k] is not v for k, v in data.items())
     return converted if changed else None

@@ -10,7 +10,7 @@ from typing import Literal
 from uuid import UUID
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 import b2b_events
 from b2b_events import Event, InvalidEventError, Tracker, TrackingPlan
@@ -114,6 +114,16 @@ def test_extra_properties_take_what_track_takes_and_declared_ones_stay_strict() 
     assert _problems(exc) == ["properties.report_id: must be a string"]
     with pytest.raises(InvalidEventError, match=r"properties\.blob: must be a JSON value"):
         ReportExported(report_id="r_1", format="csv", blob=object())  # type: ignore[call-arg]
+
+
+def test_a_declared_property_given_by_its_alias_is_not_converted() -> None:
+    class Linked(Event, name="Report Linked"):
+        ref: str = Field(alias="refId")
+
+    key = UUID("12345678-1234-5678-1234-567812345678")
+    assert Linked(refId="r_1").ref == "r_1"
+    with pytest.raises(InvalidEventError, match=r"properties\.refId: must be a string"):
+        Linked(refId=key)  # type: ignore[arg-type]
 
 
 def test_the_account_never_goes_in_the_properties_of_a_group_event() -> None:
