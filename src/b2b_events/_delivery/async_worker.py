@@ -96,15 +96,9 @@ class AsyncWorker:
         return self.queue.closed and not len(self.queue.buffer)
 
     def wake(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        if _running_loop() is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-        if self.queue.stalled and self.queue.my_turn():  # the tasks rest before retries
-            loop.call_soon_threadsafe(self._add_sender_now)
+        loop = self._set(self._wake)
+        if loop is not None and self.queue.stalled and self.queue.my_turn():
+            loop.call_soon_threadsafe(self._add_sender_now)  # the tasks rest before retries
 
     def add_sender(self) -> None:
         # A task waiting for its turn takes the next batch; or a new one, while
@@ -125,13 +119,18 @@ class AsyncWorker:
                 self.add_sender()
 
     def progress(self) -> None:
+        self._set(self._progress)
+
+    def _set(self, event: asyncio.Event) -> asyncio.AbstractEventLoop | None:
+        """Set ``event`` from any thread, in the bound loop; that loop (None: no live one)."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            return
+            return None
         if _running_loop() is loop:
-            self._progress.set()
+            event.set()
         else:
-            loop.call_soon_threadsafe(self._progress.set)
+            loop.call_soon_threadsafe(event.set)
+        return loop
 
     # -- flush and close --------------------------------------------------------
 
