@@ -135,6 +135,7 @@ class Queue:
             if self.closed:
                 reason: DropReason | None = "closed"
             elif queued < opts.max_queue_events and buffer.size + size <= opts.max_queue_bytes:
+                # ``_fits``, written out: one length read per event on the hot path
                 reason = buffer.append(data, self.accepted)
             else:
                 reason, evicted = self._make_room(size)
