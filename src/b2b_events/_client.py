@@ -275,21 +275,25 @@ class _BaseClient:
 
     # -- the hot path -------------------------------------------------------
 
-    def _submit(self, message: Message) -> None:
+    def _submit(self, message: Message) -> bool:
+        """The builders' sink: serialize and queue; whether the message was accepted.
+
+        Not accepted: counted as dropped (``oversize``, ``closed``, ``queue_full``).
+        """
         data = message.to_json()
         if len(data) > MAX_MESSAGE_BYTES:
             error = MessageTooLargeError(message.name, len(data), MAX_MESSAGE_BYTES)
             if self._raise_invalid:
                 raise error
             self._accounting.refuse("oversize", [data], str(error))
-            return
+            return False
         if self._record is not None:
             self._record.write(data)
         override = _override
         if override is not None and self._over_http and not self._worker.queue.closed:
             self._hand_over(override, data)
-            return
-        self._worker.submit(data)
+            return True
+        return self._worker.submit(data)
 
     def _hand_over(self, override: Transport, data: bytes) -> None:
         """Under test capture: the event goes to the override, in this thread, not to HTTP."""

@@ -293,3 +293,29 @@ def test_sync_mode_with_gzip_delivers_within_the_call(collector: Collector) -> N
     (stored,) = collector.messages()  # no flush: sent in the call
     assert stored.ok
     assert stored.message["properties"] == {"username": "peter"}
+
+
+def test_a_call_the_full_queue_refuses_returns_false_as_analytics_python(
+    collector: Collector,
+) -> None:
+    errors: list[tuple[Exception, list[dict[str, Any]]]] = []
+    client = dropin.Client(
+        "test-key",
+        host=collector.url,
+        max_queue_size=1,
+        upload_interval=3600,  # the first event waits in the queue: the second finds it full
+        on_error=lambda error, batch: errors.append((error, batch)),
+    )
+    try:
+        first = client.track("u_1", "Report Exported", message_id="m-1")
+        second = client.track("u_1", "Report Exported", message_id="m-2")
+        client.flush()
+    finally:
+        client.shutdown()
+
+    assert (first[0], second[0]) == (True, False)  # analytics-python: `except queue.Full`
+    assert second[1]["messageId"] == "m-2"
+    [(error, batch)] = errors
+    assert (type(error), getattr(error, "reason", None)) == (dropin.DeliveryError, "queue_full")
+    assert [m["messageId"] for m in batch] == ["m-2"]
+    assert [stored.message["messageId"] for stored in collector.messages()] == ["m-1"]

@@ -260,8 +260,9 @@ def test_calls_after_join_are_counted_and_reported_as_closed() -> None:
     with capture():
         client = Client("key", on_error=lambda error, batch: errors.append(error))
         client.join()
-        client.track("u_1", "Report Exported")
+        accepted, message = client.track("u_1", "Report Exported")
 
+    assert (accepted, message["event"]) == (False, "Report Exported")  # not (True, ...): not sent
     assert [(type(e), getattr(e, "reason", None)) for e in errors] == [(DeliveryError, "closed")]
     assert client.engine is not None
     assert client.engine.stats.dropped["closed"] == 1

@@ -124,8 +124,11 @@ class Queue:
 
     # -- accepting ------------------------------------------------------------------
 
-    def submit(self, data: bytes) -> None:
-        """Queue one serialized message, or account for it as dropped. Never blocks unless asked."""
+    def submit(self, data: bytes) -> bool:
+        """Queue one serialized message, or account for it as dropped. Never blocks unless asked.
+
+        Returns whether it was accepted (False: refused, ``closed`` or ``queue_full``).
+        """
         size = len(data)
         buffer = self.buffer
         opts = self.opts
@@ -154,8 +157,10 @@ class Queue:
                     self._driver.wake()
         if evicted:
             self.accounting.drop("queue_full", evicted, "queue at its limit (drop_oldest)")
-        if reason is not None:
-            self.refuse(reason, data)
+        if reason is None:
+            return True
+        self.refuse(reason, data)
+        return False
 
     def refuse(self, reason: DropReason, data: bytes) -> None:
         """Count a message that was never accepted (``closed``, ``queue_full``, ...)."""

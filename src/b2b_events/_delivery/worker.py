@@ -71,14 +71,19 @@ class ThreadWorker:
         self._work = threading.Condition(self.queue.lock)  # wakes the worker
         self._turn = threading.Condition(self.queue.lock)  # wakes workers waiting their turn
 
-    def submit(self, data: bytes) -> None:
-        """Queue one serialized message (or send it now, in sync mode). Never raises."""
+    def submit(self, data: bytes) -> bool:
+        """Queue one serialized message (or send it now, in sync mode); whether it was accepted.
+
+        Never raises. A message accepted in sync mode is delivered or dropped before this returns.
+        """
         if self.queue.pid != os.getpid():  # a fork without the at-fork hook (belt and braces)
             self.queue.after_fork()
         if not self._opts.sync:
-            self.queue.submit(data)
-        elif (batch := self.queue.accept_now(data)) is not None:
-            self._deliver_batch(batch)
+            return self.queue.submit(data)
+        if (batch := self.queue.accept_now(data)) is None:
+            return False
+        self._deliver_batch(batch)
+        return True
 
     # -- the Driver protocol (lock held) ---------------------------------------------
 

@@ -85,6 +85,14 @@ def _raise_invalid(error: InvalidEventError, data: dict[str, Any]) -> None:
     raise _Invalid(error, data)
 
 
+class _Refused(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """Raised by the sink when the engine did not take a valid message (full, or joined)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.name)
+        self.message = message
+
+
 class Client:
     """analytics-python's ``Client``: same arguments, same calls, b2b-events underneath.
 
@@ -302,15 +310,24 @@ class Client:
             message = builder(*event, **args, **kw)
         except _Invalid as invalid:
             return False, self._report(invalid.error, invalid.data)
+        except _Refused as refused:  # counted, and given to on_error, by the engine
+            return False, refused.message.to_wire()
         return True, message.to_wire()
 
     def _submit(self, message: Message) -> None:
-        """The tracker's sink: the engine's, with an oversized message reported, not raised."""
+        """The tracker's sink: the engine's, with an oversized message reported, not raised.
+
+        A message the queue does not take (full: ``max_queue_size``; or after
+        ``join()``) ends the call with ``(False, message)``, as analytics-python's
+        full queue did.
+        """
         assert self._client is not None
         try:
-            self._client._submit(message)
+            accepted = self._client._submit(message)
         except MessageTooLargeError as error:
             raise _Invalid(error, message.to_wire()) from None
+        if not accepted:
+            raise _Refused(message)
 
     def _report(self, error: InvalidEventError, data: dict[str, Any]) -> dict[str, Any]:
         """An invalid message: logged, counted and given to ``on_error``, never raised."""
