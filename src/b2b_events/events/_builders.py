@@ -220,9 +220,10 @@ class Tracker:
                 props[key] = value
         problems: list[Problem] = []
         data = self._envelope(cls, problems, ids, given)
-        # The semantic values are typed (strings, dates): any object or array among
-        # them is refused anyway. Only the caller's own properties may nest.
-        nests = _nests(data)
+        # The semantic values and the ids are typed (strings, dates): any object or
+        # array among them is refused anyway. Only the caller's own objects may nest:
+        # a context given or scoped (a shared one is flat), integrations, properties.
+        nests = (type(data["context"]) is dict or "integrations" in data) and _nests(data)
         if properties is not None and type(properties) is not dict:  # the call only if odd
             properties = _object(properties, "properties", problems)
         if properties:
