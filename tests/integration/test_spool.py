@@ -538,6 +538,7 @@ def test_an_adopted_file_that_fails_does_not_stop_our_own_delivery(
         client._worker.queue.buffer.spool._adopted[0].db.close()  # type: ignore[attr-defined]  # it fails
         mine = client.track.signed_in(user_id="u", group_id="g").message_id
         assert client.flush(timeout=30)  # ours delivered; the orphan's one left on disk
+        assert (client.stats.delivered, client.stats.pending) == (1, 1)  # on disk: pending
         client.close()
         assert received(collector) == [mine]
     assert "giving up on spool file" in caplog.text

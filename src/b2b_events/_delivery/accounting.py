@@ -72,7 +72,8 @@ class DeliveryStats:
     Every event handed to the client is counted once in ``tracked`` and ends in
     exactly one of ``delivered``, ``dropped`` or ``pending``, so
     ``tracked == delivered + dropped_total + pending`` (with a spool, ``pending``
-    includes what ``close()`` left on disk for the next process).
+    includes what ``close()`` left on disk for the next process, and the events of
+    an adopted file that could not be read any more, which stay in that file).
 
     Attributes:
         tracked: Events handed to the client: queued, or dropped on the spot

@@ -137,7 +137,6 @@ class Spool:
         self._adopted: list[_File] = []
         self._next_adoption = 0.0
         self._deferred: set[Path] = set()  # orphans that could not be opened yet
-        self._handed_over = 0  # messages of abandoned orphans: left on disk for a later look
         self._own = self._create()
 
     def _create(self) -> _File:
@@ -213,7 +212,8 @@ class Spool:
         At most ``limit`` messages whose sizes plus one comma each fit in ``budget``.
         Rows given back (``give_back``) come before new ones.
 
-        An adopted file that cannot be read any more is let go (see ``pop_handed_over``).
+        An adopted file that cannot be read any more is let go (``_let_go``): its
+        messages stay on disk, and in ``stats.pending``, as ``close()`` leaves them.
 
         Raises:
             sqlite3.Error: Our own file could not be read; nothing was taken.
@@ -325,11 +325,6 @@ class Spool:
 
     # -- orphans --------------------------------------------------------------------
 
-    def pop_handed_over(self) -> int:
-        """Messages of adopted files let go since the last call (they stay on disk)."""
-        count, self._handed_over = self._handed_over, 0
-        return count
-
     def _let_go(self, source: _File, exc: sqlite3.Error) -> None:
         """An adopted file failed: stop using it, so our own file keeps being delivered.
 
@@ -337,7 +332,6 @@ class Spool:
         """
         logger.error("b2b-events: giving up on spool file %s: %s", source.path, exc)
         self._adopted.remove(source)
-        self._handed_over += source.count
         with contextlib.suppress(sqlite3.Error):
             source.db.close()
         if _is_corrupt(exc):

@@ -44,7 +44,6 @@ class SpoolBuffer:
         self.where = str(spool.path)
         self.closed = False
         self._scanned = False  # the first scan looks at once
-        self.handed_over = 0  # messages of adopted files let go (they stay on disk)
         self._run_ids: list[int] = []  # own row id starting each run of consecutive numbers
         self._run_numbers: list[int] = []  # ... and its number
         self._run_offset: int | None = None  # number - row id in the last run
@@ -102,7 +101,6 @@ class SpoolBuffer:
             logger.error("b2b-events: cannot read the spool %s: %s", self.spool.path, exc)
             return None
         finally:
-            self.handed_over += self.spool.pop_handed_over()
             self.size = self.spool.size
         rows = [ref for ref, _ in pairs]
         return Batch([data for _, data in pairs], [self._number(ref) for ref in rows], rows)
