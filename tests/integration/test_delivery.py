@@ -255,7 +255,9 @@ def test_flush_times_out_while_the_endpoint_is_down_and_close_accounts_for_all()
         client.close(timeout=0.2)
         stats = client.stats
     assert stats.pending == 0
-    assert stats.dropped["timeout"] + stats.dropped["retries_exhausted"] == 20
+    # unconfirmed: close() ran out of time while an attempt was still connecting
+    gone = ("timeout", "retries_exhausted", "unconfirmed")
+    assert sum(stats.dropped[reason] for reason in gone) == stats.dropped_total == 20
 
 
 def test_retries_exhausted_are_dropped_and_counted(server: BatchServer) -> None:
