@@ -18,6 +18,8 @@ What differs from analytics-python, on purpose:
 - Numeric ids (``userId``, ``anonymousId``, ``groupId``, ``previousId``,
   ``messageId``) are sent as strings; analytics-python stringified some of them.
 - ``None`` values in ``properties`` are left out, as the typed builders do.
+- A call after ``join()`` returns ``(False, message)``: the event is dropped as
+  ``closed``. analytics-python returned ``True`` and never sent it.
 """
 
 from __future__ import annotations
