@@ -54,7 +54,6 @@ class AsyncWorker:
         self._loop = _running_loop()
         self.queue = Queue(MemoryBuffer(), accounting, options, self, batch_overhead=batch_overhead)
         self.submit = self.queue.submit
-        self.pending = self.queue.pending
         open_workers.add(self)
 
     def bind(self) -> None:
@@ -210,7 +209,7 @@ class AsyncWorker:
 
     def close_at_exit(self) -> None:
         """At interpreter exit the loop is gone: count what is left, and say how to avoid it."""
-        pending = self.pending()
+        pending = self.queue.pending()
         if pending:
             logger.warning(
                 "b2b-events: an AsyncClient was not closed; %d event(s) dropped at exit. "

@@ -196,10 +196,6 @@ class ThreadWorker:
         """Called by the exit handler: close with ``shutdown_timeout``."""
         self.close(self._opts.shutdown_timeout)
 
-    def pending(self) -> int:
-        """Messages accepted and not yet delivered or dropped."""
-        return self.queue.pending()
-
     # -- the threads -------------------------------------------------------------------
 
     def _start_thread(self, *, spare: bool = False) -> None:
