@@ -433,6 +433,72 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
     client.close(timeout=0)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: Path) -> None:
+    """A scan opened an orphan (its flock taken), and the fork came before it was handed over."""
+    spool = tmp_path / "events.sqlite"
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    leave_orphan(spool, b'{"type":"track"}')
+    queue = client._worker.queue
+    found = queue.buffer.spool.scan_orphans(force=True)  # type: ignore[attr-defined]
+    assert [orphan.count for orphan in found] == [1]
+    hold, release = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child stays alive until the parent has looked
+        os.close(release)
+        os.read(hold, 1)
+        os._exit(0)
+    os.close(hold)
+    try:
+        with queue.lock:  # what the worker does next: take in what the scan found
+            assert queue.buffer.adopt(found, queue.accepted) == 1
+        client.close(timeout=0)  # nothing listens: the orphan's event stays on disk, unlocked
+        later = Spool(spool)  # as a later process would, while the child still runs
+        assert later.adopt_orphans(force=True) == 1
+        assert [data for _, data in later.take(10, 10_000)] == [b'{"type":"track"}']
+        later.close()
+    finally:
+        os.close(release)
+        os.waitpid(pid, 0)
+
+
+_FORK_WHILE_SPOOLING = """
+import os, sys
+from b2b_events import Client, Response
+
+class Accepting:
+    def send(self, messages):
+        return Response(200)
+    def close(self):
+        pass
+
+client = Client(transport=Accepting(), flush_interval=60, spool=sys.argv[1])
+client.track.signed_in(user_id="u", group_id="g")
+with client._worker.queue.lock:  # as a signal handler forking in the middle of track()
+    pid = os.fork()
+if pid == 0:
+    client.track.signed_in(user_id="v", group_id="g")  # into the child's own spool file
+    os._exit(0 if (client.stats.tracked, client.stats.pending) == (1, 1) else 3)
+_, status = os.waitpid(pid, 0)
+client.track.signed_in(user_id="w", group_id="g")  # the parent's connection, reopened
+print("child", os.waitstatus_to_exitcode(status), "parent", client.stats.pending)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_fork_in_a_thread_inside_track_with_a_spool_does_not_hang(tmp_path: Path) -> None:
+    """The spool's fork hook takes the queue's lock: the forking thread may hold it already."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_WHILE_SPOOLING, str(tmp_path / "events.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["child", "0", "parent", "2"]
+
+
 def test_only_files_of_this_spool_path_are_adopted(tmp_path: Path) -> None:
     leave_orphan(tmp_path / "events.billing", b'{"type":"track"}')  # of events.billing
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=tmp_path / "events")

@@ -72,17 +72,22 @@ def test_a_file_that_cannot_be_adopted_stays_counted_while_a_scan_runs(
 ) -> None:
     """flush() reads ``deferred`` from another thread while the worker scans."""
     base = tmp_path / "events.sqlite"
-    for name in ("events.sqlite.1.00000000.spool", "events.sqlite.2.ffffffff.spool"):
+
+    def orphan(name: str) -> None:
         dead = Spool(base)
         dead.append(b"{}")
         dead.close()
         dead.path.rename(tmp_path / name)  # sorted: the first is looked at first
+
+    orphan("events.sqlite.1.00000000.spool")
+    orphan("events.sqlite.2.ffffffff.spool")
     locked = sqlite3.connect(tmp_path / "events.sqlite.2.ffffffff.spool", isolation_level=None)
     locked.execute("BEGIN EXCLUSIVE")  # as the sqlite3 shell would: cannot be adopted
     spool = Spool(base)
     try:
-        spool.scan_orphans(force=True)  # opens the first (held now), defers the second
+        assert len(spool.scan_orphans(force=True)) == 1  # opens the first, defers the second
         assert spool.deferred == 1
+        orphan("events.sqlite.0.00000000.spool")  # a process died since: looked at first
         seen: list[int] = []
         adopt = spool._adopt
 
@@ -91,9 +96,10 @@ def test_a_file_that_cannot_be_adopted_stays_counted_while_a_scan_runs(
             return adopt(path)
 
         monkeypatch.setattr(spool, "_adopt", watched)
-        spool.scan_orphans(force=True)
-        assert seen == [1, 1]  # looking at the first file, then the second: never 0
+        found = spool.scan_orphans(force=True)
+        assert seen == [1, 1]  # looking at the new file, then the deferred one: never 0
         assert spool.deferred == 1
+        assert len(found) == 2  # the one found before and not accepted yet is handed on
     finally:
         locked.rollback()
         locked.close()

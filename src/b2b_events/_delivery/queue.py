@@ -98,14 +98,15 @@ class Queue:
         if buffer.durable:
             # SQLite connections must not cross fork() (https://sqlite.org/howtocorrupt.html
             # section 2.6): the spool closes them before and reopens them after, in the
-            # parent, under the lock; the child opens its own (Buffer.forked). Only
-            # then: a fork in a thread that holds the lock (a signal handler's, during
-            # track()) would wait for itself, and a memory queue has nothing to guard.
+            # parent, under the lock; the child opens its own (Buffer.forked). A memory
+            # queue has nothing to guard, and takes no lock around fork().
             at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent)
 
     def _reset(self) -> None:
         """(Re)create everything a forked child must not share with its parent."""
-        self.lock = threading.Lock()
+        # Reentrant with a durable buffer: its before-fork hook takes the lock, and a
+        # fork from a signal handler in the middle of track() holds it already.
+        self.lock = threading.RLock() if self.buffer.durable else threading.Lock()
         self.done = threading.Condition(self.lock)  # wakes flush() and blocked submitters
         self.accepted = 0  # messages accepted (and the next one's number)
         self._settled = 0  # of those, delivered or dropped

@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,14 @@ class Spool:
             raise SpoolError(f"spool directory does not exist: {self.base.parent}")
         self._pattern = re.compile(rf"{re.escape(self.base.name)}\.[0-9]+\.[0-9a-f]{{8}}\.spool")
         self._adopted: list[_File] = []
+        # Orphans a scan opened (and holds the flock of) that ``accept`` has not
+        # taken yet: closed in a forked child too (``release_inherited``).
+        self._found: list[_File] = []
+        # Held while a scan opens or retires one orphan, and from before fork() to
+        # after it (``suspend``/``resume``): a child never inherits a half-opened
+        # orphan's lock, and no connection is closed under a scan that uses it.
+        # Reentrant: a fork from a signal handler in the scanning thread goes on.
+        self._opening = threading.RLock()
         self._next_adoption = 0.0
         self._deferred: set[Path] = set()  # orphans that could not be opened yet
         self._own = self._create()
@@ -197,9 +206,10 @@ class Spool:
         own = self._own
         # An explicit id: SQLite would reuse ids once the table is emptied (and
         # AUTOINCREMENT's bookkeeping costs a third of the call).
-        if own.cursor is None:
-            own.cursor = own.db.cursor()
-        own.cursor.execute("INSERT INTO spool (id, data) VALUES (?, ?)", (own.last_id + 1, data))
+        cursor = own.cursor  # once: a fork hook may close it meanwhile (an error, not None)
+        if cursor is None:
+            cursor = own.cursor = own.db.cursor()
+        cursor.execute("INSERT INTO spool (id, data) VALUES (?, ?)", (own.last_id + 1, data))
         own.last_id += 1
         own.count += 1
         own.size += len(data)
@@ -359,26 +369,27 @@ class Spool:
         """Open the files of dead processes (at most every ``ADOPT_EVERY`` s unless forced).
 
         The slow part of adoption (directory, locks, counting rows), safe to run
-        without the queue's lock: it changes nothing the hot path reads. Hand the
-        result to ``accept``.
+        without the queue's lock: it changes nothing the hot path reads. Returns
+        every orphan opened and not accepted yet (a failed scan's too): hand them
+        to ``accept``.
         """
         now = time.monotonic()
         if not force and now < self._next_adoption:
             return []
         self._next_adoption = now + ADOPT_EVERY
-        mine = {self._own.path, *(f.path for f in list(self._adopted))}
-        found: list[_File] = []
+        mine = {self._own.path, *(f.path for f in [*self._adopted, *self._found])}
         # What this scan cannot adopt (a file removed meanwhile: gone). Swapped in at
         # the end: flush() reads ``deferred`` meanwhile, from another thread.
         deferred: set[Path] = set()
         for path in sorted(self.base.parent.iterdir()):
             if path.suffix == ".new" and self._pattern.fullmatch(path.stem):
-                _remove_stale_staging(path)
+                with self._opening:
+                    _remove_stale_staging(path)
                 continue
             if path in mine or not self._pattern.fullmatch(path.name):
                 continue
             try:
-                orphan = self._adopt(path)
+                self._open_orphan(path)
             except OSError as exc:
                 if path not in self._deferred:  # said once, not at every look
                     logger.warning(
@@ -389,26 +400,32 @@ class Spool:
                         ADOPT_EVERY,
                     )
                 deferred.add(path)
-                continue
-            if orphan is None:
-                continue
-            if orphan.count:
-                found.append(orphan)
-            else:
-                self._retire(orphan)
         self._deferred = deferred
-        return found
+        return list(self._found)
 
     def accept(self, orphans: list[_File]) -> int:
         """Start delivering opened orphans (the queue's lock held); return their message count."""
-        for orphan in orphans:
-            self._adopted.append(orphan)
-            logger.info(
-                "b2b-events: delivering %d event(s) left in %s by an earlier process",
-                orphan.count,
-                orphan.path.name,
-            )
+        with self._opening:
+            for orphan in orphans:
+                self._found.remove(orphan)
+                self._adopted.append(orphan)
+                logger.info(
+                    "b2b-events: delivering %d event(s) left in %s by an earlier process",
+                    orphan.count,
+                    orphan.path.name,
+                )
         return sum(orphan.count for orphan in orphans)
+
+    def _open_orphan(self, path: Path) -> None:
+        """Open one orphan into ``_found``, or remove it if it is empty (fork waits meanwhile)."""
+        with self._opening:
+            orphan = self._adopt(path)
+            if orphan is None:
+                return
+            if orphan.count:
+                self._found.append(orphan)
+            else:
+                self._retire(orphan)
 
     def _adopt(self, path: Path) -> _File | None:
         """Open an orphan if nobody alive holds it; None if held or moved aside (corrupt).
@@ -468,35 +485,51 @@ class Spool:
 
     def close(self) -> None:
         """Close every file; a file that still holds messages stays on disk for a later process."""
-        for source in [*self._adopted, self._own]:
-            self._retire(source)
+        with self._opening:
+            for source in [*self._found, *self._adopted, self._own]:
+                self._retire(source)
+            self._found.clear()
 
     # -- fork -------------------------------------------------------------------------
 
     def suspend(self) -> None:
-        """Before fork, in the parent: close the SQLite connections.
+        """Before fork, in the parent: close the SQLite connections (until ``resume``).
 
         SQLite connections must never cross a fork; the flocks stay held, so no
-        other process can take the files meanwhile.
+        other process can take the files meanwhile. A scan opening an orphan
+        finishes that file first, and opens no other until ``resume``.
         """
-        for source in [self._own, *self._adopted]:
+        self._opening.acquire()
+        for source in self._files():
             source.cursor = None
             source.db.close()
 
     def resume(self) -> None:
         """After fork, in the parent: reopen the connections to the same (still locked) files."""
-        for source in [self._own, *self._adopted]:
-            source.db = _connect(source.path)
+        try:
+            for source in self._files():
+                source.db = _connect(source.path)
+        finally:
+            self._opening.release()
 
     def forget(self) -> None:
         """Hold nothing (a forked child that could not create its own file)."""
         self._adopted.clear()
+        self._found.clear()
         self._own.count = self._own.size = 0
 
     def release_inherited(self) -> None:
-        """In a forked child: close the inherited lock descriptors (the parent keeps its locks)."""
-        for source in [self._own, *self._adopted]:
+        """In a forked child: close the inherited lock descriptors (the parent keeps its locks).
+
+        Orphans a scan had opened and not handed over yet included: a child that
+        kept one would hold its lock, and the file would be nobody's, until it ends.
+        """
+        for source in self._files():
             _unlock(source)
+
+    def _files(self) -> list[_File]:
+        """Every file this spool has open: its own, the adopted, the found."""
+        return [self._own, *self._adopted, *self._found]
 
 
 STALE_STAGING = 60.0
