@@ -86,7 +86,8 @@ class Event(Properties):
     wire; ``group=True`` makes the account (``context.groupId``, the
     ``group_id=`` argument) required, as for the ten B2B SaaS events (default
     ``False``). Properties are checked strictly, as JSON Schema reads them (an
-    ``int`` property refuses ``"5"``): use ``DateTime`` and ``Date`` from
+    ``int`` property refuses ``"5"``; a ``float`` one takes a ``Decimal``, sent
+    as a float, as custom properties are): use ``DateTime`` and ``Date`` from
     ``b2b_events.events`` for dates, which take ``datetime``/``date`` objects and
     ISO-8601 strings, and ``Literal`` for choices of strings (an ``Enum``, like a
     ``UUID``, would refuse the strings of a logged message). Custom properties

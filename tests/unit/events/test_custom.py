@@ -116,6 +116,24 @@ def test_extra_properties_take_what_track_takes_and_declared_ones_stay_strict() 
         ReportExported(report_id="r_1", format="csv", blob=object())  # type: ignore[call-arg]
 
 
+def test_a_float_property_takes_a_decimal_as_a_float_and_an_int_one_refuses_it() -> None:
+    """As undeclared properties and ``track(properties=)`` do: a Decimal is sent as a float."""
+
+    class Invoiced(Event, name="Invoice Paid"):
+        amount: float
+        seats: int | None = None
+
+    paid = Invoiced(amount=Decimal("19.99"))  # type: ignore[arg-type]  # typed: a float
+    assert type(paid.amount) is float
+    assert paid.model_dump_json() == '{"amount":19.99,"seats":null}'
+    with pytest.raises(InvalidEventError) as exc:
+        Invoiced(amount="19.99", seats=Decimal(2))  # type: ignore[arg-type]
+    assert _problems(exc) == [
+        "properties.amount: must be a number",
+        "properties.seats: must be an integer",
+    ]
+
+
 def test_a_declared_property_given_by_its_alias_is_not_converted() -> None:
     class Linked(Event, name="Report Linked"):
         ref: str = Field(alias="refId")
