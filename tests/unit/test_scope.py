@@ -83,14 +83,14 @@ def test_page_screen_alias_and_custom_events_take_the_scope(track: Tracker) -> N
     class ReportExported(b2b_events.Event, name="Report Exported", group=True):
         report_id: str
 
-    with scope(user_id="u_1", group_id="acct_1"):
+    with scope(user_id="u_1", anonymous_id="anon_1", group_id="acct_1"):
         page = wire(track.page(name="Pricing"))
         screen = wire(track.screen(name="Home"))
         alias = wire(track.alias(previous_id="anon_1"))
         custom = wire(track(ReportExported(report_id="r_1")))
 
-    for message in (page, screen, alias, custom):
-        assert message["userId"] == "u_1"
+    for message in (page, screen, alias, custom):  # alias too, as analytics.js sends it
+        assert (message["userId"], message["anonymousId"]) == ("u_1", "anon_1")
     for message in (page, screen, custom):
         assert message["context"]["groupId"] == "acct_1"
     assert alias["previousId"] == "anon_1"
