@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -421,3 +421,44 @@ def test_both_stores_filter_by_validity_and_count_per_event(tmp_path: Path, db: 
     ]
     assert [item["message"]["messageId"] for item in view["messages"]] == ["m-3", "i"]
     assert view["total"] == 4
+
+
+@pytest.mark.parametrize("db", [False, True], ids=["memory", "sqlite"])
+def test_the_view_pages_back_and_an_older_page_stays_put_as_messages_arrive(
+    tmp_path: Path, db: bool
+) -> None:
+    def send(first: int, count: int) -> None:
+        batch = [
+            track_msg(messageId=f"m-{n}", userId=f"u_{n % 2}") for n in range(first, first + count)
+        ]
+        body = {"batch": batch, "writeKey": KEY}
+        assert httpx.post(server.url + "/v1/batch", json=body).status_code == 200
+
+    def view(query: str) -> dict[str, Any]:
+        answer = httpx.get(server.url + "/v1/view?" + query, headers=BASIC)
+        assert answer.status_code == 200, answer.text
+        return cast("dict[str, Any]", answer.json())
+
+    def ids(page: dict[str, Any]) -> list[int]:
+        return [int(item["message"]["messageId"][2:]) for item in page["messages"]]
+
+    with running(db=tmp_path / "e.sqlite" if db else None, write_key=KEY) as server:
+        send(0, 25)  # m-0 .. m-24
+        live = view("limit=10")
+        assert (live["matching"], live["offset"], live["pageSize"]) == (25, 0, 10)
+        assert ids(live) == list(range(24, 14, -1))  # newest first
+        older = view("limit=10&offset=10&matching=25")
+        assert ids(older) == list(range(14, 4, -1))
+        send(25, 3)  # while that page is open
+        still = view("limit=10&offset=10&matching=25")
+        assert (still["matching"], still["offset"]) == (28, 13)
+        assert ids(still) == ids(older)  # the same messages, not shifted by the new ones
+        oldest = view("limit=10&offset=23&matching=28")
+        assert ids(oldest) == [4, 3, 2, 1, 0]
+        assert view("limit=10&offset=40&matching=28")["messages"] == []
+        filtered = view("userId=u_1&limit=4&offset=4&matching=14")  # odd ones: 14 of 28
+        assert ids(filtered) == [19, 17, 15, 13]
+        assert filtered["matching"] == 14
+        bad = httpx.get(server.url + "/v1/view?offset=-1", headers=BASIC)
+        assert bad.status_code == 400
+        assert "offset must be a whole number" in bad.text

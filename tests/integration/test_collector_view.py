@@ -150,3 +150,50 @@ def test_without_the_write_key_the_browser_is_refused(
             context.new_page().goto(collector.view_url)
     finally:
         context.close()
+
+
+def test_older_messages_are_a_click_away_and_that_page_stays_put(
+    collector: Collector, page: Page
+) -> None:
+    def send(first: int, count: int) -> None:
+        batch = [
+            {"type": "identify", "userId": f"u_{n}", "messageId": f"m-{n}"}
+            for n in range(first, first + count)
+        ]
+        body = {"batch": batch, "writeKey": KEY}
+        assert httpx.post(collector.url + "/v1/batch", json=body).status_code == 200
+
+    def first_user() -> str:
+        return page.locator("#messages tbody tr").first.locator("td").nth(3).inner_text()
+
+    send(0, 450)
+    page.goto(collector.view_url)
+    messages = page.locator("#messages tbody tr")
+    shown = page.locator("#shown")
+    expect(shown).to_have_text("Newest first: 1-200 of 450 matching.", timeout=WAIT_MS)
+    expect(messages).to_have_count(200)
+    assert first_user() == "u_449"
+    expect(page.locator("#page-newer")).to_be_disabled()
+
+    page.click("#page-older")
+    expect(shown).to_contain_text("201-400 of 450 matching", timeout=WAIT_MS)
+    assert first_user() == "u_249"
+    send(450, 10)  # arrives while the older page is open
+    expect(shown).to_contain_text("211-410 of 460 matching", timeout=WAIT_MS)
+    assert first_user() == "u_249"  # the same messages, not shifted
+    expect(page.locator("#total")).to_have_text("460")
+
+    page.click("#page-older")
+    expect(shown).to_contain_text("411-460 of 460 matching", timeout=WAIT_MS)
+    expect(messages).to_have_count(50)
+    expect(messages.last).to_contain_text("u_0")
+    expect(page.locator("#page-older")).to_be_disabled()
+
+    page.click("#page-newest")
+    expect(shown).to_have_text("Newest first: 1-200 of 460 matching.", timeout=WAIT_MS)
+    assert first_user() == "u_459"
+    page.fill("#filter-user", "u_7")  # a filter starts again from the newest
+    expect(shown).to_have_text("Newest first: 1-1 of 1 matching (460 stored).", timeout=WAIT_MS)
+    page.fill("#filter-user", "nobody")
+    expect(shown).to_have_text("Nothing matches these filters.", timeout=WAIT_MS)
+    expect(page.locator("#messages-empty")).to_be_hidden()

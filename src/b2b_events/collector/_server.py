@@ -9,7 +9,8 @@ answer ``{"code", "message"}``, as the official libraries read them.
 
 ``GET /`` is the web view; ``GET /health``, ``GET /v1/messages`` (filters:
 ``event``, ``userId``, ``groupId``, ``valid``, ``limit``) and ``GET /v1/view``
-(what the web view polls) answer in JSON. With a write key, every route but
+(what the web view polls: a page of them, ``offset`` back from the newest) answer
+in JSON. With a write key, every route but
 ``/health`` and the view's static files requires it.
 """
 
@@ -72,7 +73,7 @@ _STATIC = {  # the web view: plain files, no build step, nothing from elsewhere
     "/static/view.js": ("view.js", "text/javascript; charset=utf-8"),
 }
 _REALM = 'Basic realm="b2b-events collector: the write key as user name"'
-_VIEW_LIMIT = 200  # messages the web view lists at most
+_VIEW_LIMIT = 200  # messages to a page of the web view
 
 
 class BadRequest(Exception):  # noqa: N818 - an HTTP answer, not a programming error
@@ -216,14 +217,25 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("seen") == str(total) and query.get("refusedSeen") == str(refused):
             # Nothing new since the page's last poll (same filters): skip the queries.
             return {"unchanged": True, "total": total, "refusedTotal": refused}
-        found = store.query(**_filters(query), limit=_limit(query, _VIEW_LIMIT))
+        found = store.query(**_filters(query))
+        size = _limit(query, _VIEW_LIMIT) or 0
+        offset = _whole(query, "offset") or 0  # the newest `offset` matching ones are skipped
+        matching = len(found)
+        drawn = _whole(query, "matching")  # how many matched when that page was drawn
+        if offset and drawn is not None:  # an older page stays put as new messages arrive
+            offset += max(0, matching - drawn)
+        newest = max(0, matching - offset)
+        shown = found[max(0, newest - size) : newest]
         return {
             "total": total,
             "counts": [
                 {"event": name, "received": received, "valid": valid}
                 for name, (received, valid) in store.counts().items()
             ],
-            "messages": [_listing(m) for m in reversed(found)],  # newest first
+            "matching": matching,
+            "offset": offset,
+            "pageSize": size,
+            "messages": [_listing(m) for m in reversed(shown)],  # newest first
             "refusedTotal": refused,
             "refused": [r.to_json() for r in latest],
         }
@@ -413,15 +425,21 @@ def _filters(query: dict[str, str]) -> dict[str, Any]:
 
 
 def _limit(query: dict[str, str], default: int | None) -> int | None:
-    if "limit" not in query:
-        return default
+    limit = _whole(query, "limit")
+    return default if limit is None else limit
+
+
+def _whole(query: dict[str, str], name: str) -> int | None:
+    """The query parameter ``name`` as a whole number, 0 or more; None if absent."""
+    if name not in query:
+        return None
     try:
-        limit = int(query["limit"])
+        value = int(query[name])
     except ValueError:
-        limit = -1
-    if limit < 0:
-        raise BadRequest(400, "limit must be a whole number, 0 or more")
-    return limit
+        value = -1
+    if value < 0:
+        raise BadRequest(400, f"{name} must be a whole number, 0 or more")
+    return value
 
 
 def _listing(stored: StoredMessage) -> dict[str, Any]:

@@ -10,8 +10,12 @@ const filters = {
   groupId: $("filter-group"),
   valid: $("filter-valid"),
 };
-let seen = null; // what the last answer was drawn from: counts and filters
+let seen = null; // what the last answer was drawn from: counts, filters and page
 let selected = null; // the key of the message whose JSON is shown
+// The page of messages: the newest `offset` matching ones are skipped (0: the live page),
+// and `matching` is how many matched when it was drawn, so that the collector keeps an
+// older page in place as new messages arrive.
+let paging = { filters: "", offset: 0, matching: 0, size: 0 };
 
 function cell(text, className) {
   const td = document.createElement("td");
@@ -82,6 +86,36 @@ function drawCounts(counts) {
   $("invalid-total").textContent = invalid;
 }
 
+function asked() {
+  return `${paging.filters}#${paging.offset}`;
+}
+
+function drawPager(view) {
+  paging.offset = view.offset;
+  paging.matching = view.matching;
+  paging.size = view.pageSize;
+  const count = view.messages.length;
+  const first = paging.offset + 1;
+  let text = "";
+  if (count) {
+    text = `Newest first: ${first}-${paging.offset + count} of ${view.matching} matching`;
+    if (paging.filters) text += ` (${view.total} stored)`;
+    text += paging.offset ? ". An older page: it stays put as messages arrive." : ".";
+  } else if (paging.offset) {
+    text = `Nothing this old: ${view.matching} matching.`;
+  } else if (view.total) {
+    text = "Nothing matches these filters.";
+  }
+  $("shown").textContent = text;
+  $("page-newest").disabled = $("page-newer").disabled = paging.offset === 0;
+  $("page-older").disabled = paging.offset + count >= view.matching;
+}
+
+function turn(offset) {
+  paging.offset = Math.max(0, offset);
+  refresh();
+}
+
 function drawMessages(items, total) {
   const body = $("messages").tBodies[0];
   body.replaceChildren();
@@ -113,10 +147,7 @@ function drawMessages(items, total) {
     tr.addEventListener("click", () => show(item, tr));
     body.append(tr);
   }
-  $("messages-empty").hidden = items.length > 0;
-  $("shown").textContent = items.length
-    ? `Newest first: ${items.length} shown of ${total} stored.`
-    : "";
+  $("messages-empty").hidden = items.length > 0 || total > 0;
 }
 
 function drawRefused(refused) {
@@ -147,8 +178,14 @@ function show(item, row) {
 
 async function refresh() {
   const filtersNow = query();
+  if (filtersNow !== paging.filters) paging = { filters: filtersNow, offset: 0, matching: 0 };
   const params = new URLSearchParams(filtersNow);
-  if (seen && seen.filters === filtersNow) {
+  if (paging.offset) {
+    params.set("offset", paging.offset);
+    params.set("matching", paging.matching);
+  }
+  const askedNow = asked();
+  if (seen && seen.asked === askedNow) {
     params.set("seen", seen.total);
     params.set("refusedSeen", seen.refusedTotal);
   }
@@ -164,19 +201,24 @@ async function refresh() {
     $("status").textContent = "offline";
     return;
   }
-  if (filtersNow !== query()) return; // the filters changed meanwhile: that answer is stale
+  // The filters or the page changed meanwhile: that answer is stale.
+  if (filtersNow !== query() || askedNow !== asked()) return;
   $("total").textContent = view.total;
   $("refused-total").textContent = view.refusedTotal;
   if (view.unchanged) return;
-  seen = { filters: filtersNow, total: view.total, refusedTotal: view.refusedTotal };
   drawCounts(view.counts);
+  drawPager(view);
   drawMessages(view.messages, view.total);
   drawRefused(view.refused);
+  seen = { asked: asked(), total: view.total, refusedTotal: view.refusedTotal };
 }
 
 for (const input of Object.values(filters)) input.addEventListener("input", () => refresh());
 $("filters").addEventListener("submit", (event) => event.preventDefault());
 $("filters").addEventListener("reset", () => setTimeout(refresh, 0));
+$("page-newest").addEventListener("click", () => turn(0));
+$("page-newer").addEventListener("click", () => turn(paging.offset - paging.size));
+$("page-older").addEventListener("click", () => turn(paging.offset + paging.size));
 $("detail-close").addEventListener("click", () => {
   selected = null;
   $("detail").hidden = true;
