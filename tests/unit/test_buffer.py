@@ -104,3 +104,17 @@ def test_a_file_that_cannot_be_adopted_stays_counted_while_a_scan_runs(
         locked.rollback()
         locked.close()
         spool.close()
+
+
+def test_a_scan_that_outlives_close_opens_no_orphan(tmp_path: Path) -> None:
+    """The worker may still be scanning when close() comes: nothing it opens then stays held."""
+    base = tmp_path / "events.sqlite"
+    dead = Spool(base)
+    dead.append(b"{}")
+    dead.close()  # unlocked, one message on disk: an orphan
+    spool = Spool(base)
+    spool.close()
+    assert spool.scan_orphans(force=True) == []
+    later = Spool(base)  # another process: the orphan is free to adopt
+    assert later.adopt_orphans(force=True) == 1
+    later.close()

@@ -144,6 +144,7 @@ class Spool:
         # orphan's lock, and no connection is closed under a scan that uses it.
         # Reentrant: a fork from a signal handler in the scanning thread goes on.
         self._opening = threading.RLock()
+        self._closed = False  # a scan still running when close() came opens nothing more
         self._next_adoption = 0.0
         self._deferred: set[Path] = set()  # orphans that could not be opened yet
         self._own = self._create()
@@ -419,6 +420,8 @@ class Spool:
     def _open_orphan(self, path: Path) -> None:
         """Open one orphan into ``_found``, or remove it if it is empty (fork waits meanwhile)."""
         with self._opening:
+            if self._closed:
+                return
             orphan = self._adopt(path)
             if orphan is None:
                 return
@@ -486,6 +489,7 @@ class Spool:
     def close(self) -> None:
         """Close every file; a file that still holds messages stays on disk for a later process."""
         with self._opening:
+            self._closed = True
             for source in [*self._found, *self._adopted, self._own]:
                 self._retire(source)
             self._found.clear()
