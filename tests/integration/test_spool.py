@@ -20,7 +20,7 @@ from forking import in_forked_child
 from waiting import wait_for
 
 from b2b_events import AsyncClient, Client, ConfigurationError, Response, Tracker
-from b2b_events._delivery.spool import Spool
+from b2b_events._delivery.spool import Spool, SpoolError
 from b2b_events.collector import Collector, running
 
 TRACKER = """
@@ -460,6 +460,34 @@ def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: P
     finally:
         os.close(release)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_child_that_cannot_make_its_own_spool_neither_adopts_nor_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It keeps its parent's spool object, whose fork lock the forking thread held."""
+    spool = tmp_path / "events.sqlite"
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    leave_orphan(spool, b'{"type":"track"}')  # a file a scan in the child would look at
+
+    def no_spool(base: Path) -> Spool:
+        raise SpoolError("no room for a spool file")
+
+    monkeypatch.setattr("b2b_events._delivery.spool_buffer.Spool", no_spool)
+
+    def child() -> list[int]:
+        inherited = client._worker.queue.buffer.spool  # type: ignore[attr-defined]
+        found: list[int] = []
+        scan = threading.Thread(  # as the child's worker thread scans
+            target=lambda: found.append(len(inherited.scan_orphans(force=True))), daemon=True
+        )
+        scan.start()
+        scan.join(10)
+        return found
+
+    assert in_forked_child(child) == [0]  # it finished, and took in nothing
+    client.close(timeout=0)
 
 
 _FORK_WHILE_SPOOLING = """

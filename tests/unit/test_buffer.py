@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,40 @@ def test_a_scan_that_outlives_close_opens_no_orphan(tmp_path: Path) -> None:
     later = Spool(base)  # another process: the orphan is free to adopt
     assert later.adopt_orphans(force=True) == 1
     later.close()
+
+
+def _orphan(base: Path) -> None:
+    dead = Spool(base)
+    dead.append(b"{}")
+    dead.close()  # unlocked, one message on disk
+
+
+def test_an_orphan_is_taken_in_once_even_if_two_scans_hand_it_over(tmp_path: Path) -> None:
+    base = tmp_path / "events.sqlite"
+    _orphan(base)
+    buffer = SpoolBuffer(Spool(base))
+    first = buffer.spool.scan_orphans(force=True)
+    second = buffer.spool.scan_orphans(force=True)  # the one found before, not taken in yet
+    assert first == second
+    assert len(first) == 1
+    assert buffer.adopt(first, 0) == 1
+    assert buffer.adopt(second, 0) == 0  # already taken in: passed over
+    assert len(buffer) == 1
+    buffer.close()
+
+
+def test_close_between_the_fork_hooks_leaves_the_spool_usable(tmp_path: Path) -> None:
+    """A signal handler in the forking thread may close the client between them."""
+    base = tmp_path / "events.sqlite"
+    _orphan(base)
+    buffer = SpoolBuffer(Spool(base))
+    found = buffer.spool.scan_orphans(force=True)
+    buffer.suspend()
+    buffer.close()
+    buffer.resume()
+    assert buffer.adopt(found, 0) == 0  # closed: nothing is taken in
+    scanner = threading.Thread(target=buffer.spool.scan_orphans, kwargs={"force": True})
+    scanner.daemon = True
+    scanner.start()
+    scanner.join(10)
+    assert not scanner.is_alive()  # the fork lock was given back

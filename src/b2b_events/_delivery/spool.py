@@ -140,9 +140,11 @@ class Spool:
         # taken yet: closed in a forked child too (``release_inherited``).
         self._found: list[_File] = []
         # Held while a scan opens or retires one orphan, and from before fork() to
-        # after it (``suspend``/``resume``): a child never inherits a half-opened
-        # orphan's lock, and no connection is closed under a scan that uses it.
-        # Reentrant: a fork from a signal handler in the scanning thread goes on.
+        # after it (``suspend``/``resume``): a fork from another thread waits for
+        # that one file, so its child never inherits a half-opened orphan's lock,
+        # and no connection is closed under a scan that uses it. Reentrant: a fork
+        # from a signal handler in the scanning thread itself goes on (and its
+        # child may keep the lock of the one file being opened, until it ends).
         self._opening = threading.RLock()
         self._closed = False  # a scan still running when close() came opens nothing more
         self._next_adoption = 0.0
@@ -351,7 +353,7 @@ class Spool:
 
     def adopt_orphans(self, *, force: bool = False) -> int:
         """Take over the files of dead processes; return how many messages came with them."""
-        return self.accept(self.scan_orphans(force=force))
+        return sum(orphan.count for orphan in self.accept(self.scan_orphans(force=force)))
 
     @property
     def deferred(self) -> int:
@@ -404,18 +406,26 @@ class Spool:
         self._deferred = deferred
         return list(self._found)
 
-    def accept(self, orphans: list[_File]) -> int:
-        """Start delivering opened orphans (the queue's lock held); return their message count."""
+    def accept(self, orphans: list[_File]) -> list[_File]:
+        """Start delivering opened orphans (the queue's lock held); return those taken.
+
+        An orphan no longer waiting (taken by an overlapping scan's ``accept``,
+        or let go by ``close()`` meanwhile) is passed over.
+        """
+        taken: list[_File] = []
         with self._opening:
             for orphan in orphans:
+                if orphan not in self._found:
+                    continue
                 self._found.remove(orphan)
                 self._adopted.append(orphan)
+                taken.append(orphan)
                 logger.info(
                     "b2b-events: delivering %d event(s) left in %s by an earlier process",
                     orphan.count,
                     orphan.path.name,
                 )
-        return sum(orphan.count for orphan in orphans)
+        return taken
 
     def _open_orphan(self, path: Path) -> None:
         """Open one orphan into ``_found``, or remove it if it is empty (fork waits meanwhile)."""
@@ -509,18 +519,22 @@ class Spool:
             source.db.close()
 
     def resume(self) -> None:
-        """After fork, in the parent: reopen the connections to the same (still locked) files."""
+        """After fork, in the parent: reopen the connections to the same (still locked) files.
+
+        Closed meanwhile (from a signal handler in the forking thread): none to reopen.
+        """
         try:
-            for source in self._files():
+            for source in [] if self._closed else self._files():
                 source.db = _connect(source.path)
         finally:
             self._opening.release()
 
     def forget(self) -> None:
-        """Hold nothing (a forked child that could not create its own file)."""
+        """Hold nothing, adopt nothing (a forked child that could not create its own file)."""
         self._adopted.clear()
         self._found.clear()
         self._own.count = self._own.size = 0
+        self._closed = True
 
     def release_inherited(self) -> None:
         """In a forked child: close the inherited lock descriptors (the parent keeps its locks).
@@ -530,6 +544,7 @@ class Spool:
         """
         for source in self._files():
             _unlock(source)
+        self._opening = threading.RLock()  # the parent's is held by the forking thread
 
     def _files(self) -> list[_File]:
         """Every file this spool has open: its own, the adopted, the found."""

@@ -52,6 +52,7 @@ class SpoolBuffer:
         self._adopted: dict[int, int] = {}  # id(adopted file) -> the number of its messages
         self._write_error_logged = -math.inf
         self._write_errors = 0  # failed writes not logged yet
+        self._suspended = False  # between suspend() and resume() (a fork)
 
     def __len__(self) -> int:
         return len(self.spool)
@@ -159,12 +160,14 @@ class SpoolBuffer:
         return self.spool.next_adoption if self.waiting else None
 
     def suspend(self) -> None:
-        if not self.closed:
+        self._suspended = not self.closed
+        if self._suspended:
             self.spool.suspend()
 
     def resume(self) -> None:
-        if self.closed:
+        if not self._suspended:  # a close() in between: the spool is resumed all the same
             return
+        self._suspended = False
         try:
             self.spool.resume()
         except sqlite3.Error as exc:
@@ -172,11 +175,13 @@ class SpoolBuffer:
 
     def adopt(self, orphans: list[_File], number: int) -> int:
         """Deliver opened orphans' messages, numbered ``number`` on; return how many."""
-        for orphan in orphans:
+        if self.closed:
+            return 0
+        taken = self.spool.accept(orphans)
+        for orphan in taken:
             self._adopted[id(orphan)] = number
-        found = self.spool.accept(orphans)
         self.size = self.spool.size
-        return found
+        return sum(orphan.count for orphan in taken)
 
     def _number(self, ref: Ref) -> int:
         source, rowid = ref

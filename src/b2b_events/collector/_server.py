@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _view(self, query: dict[str, str]) -> dict[str, Any]:
-        """What the web view shows: counts, the latest matching messages, the refusals."""
+        """What the web view shows: counts, a page of the matching messages, the refusals."""
         store = self.server.store
         total = store.count()
         refused, latest = self.server.refusals.latest()

@@ -178,7 +178,7 @@ function show(item, row) {
 
 async function refresh() {
   const filtersNow = query();
-  if (filtersNow !== paging.filters) paging = { filters: filtersNow, offset: 0, matching: 0 };
+  if (filtersNow !== paging.filters) paging = { ...paging, filters: filtersNow, offset: 0 };
   const params = new URLSearchParams(filtersNow);
   if (paging.offset) {
     params.set("offset", paging.offset);
