@@ -433,6 +433,26 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
     client.close(timeout=0)
 
 
+def _fork_and_hold() -> tuple[int, int]:
+    """Fork a child that lives on until the returned descriptor is closed.
+
+    Returns once the child runs its own code: its at-fork hooks have run by then.
+    """
+    hold, release = os.pipe()
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(release)
+        os.write(told, b"r")
+        os.read(hold, 1)
+        os._exit(0)
+    os.close(hold)
+    os.close(told)
+    assert os.read(ready, 1) == b"r"
+    os.close(ready)
+    return pid, release
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
 def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: Path) -> None:
     """A scan opened an orphan (its flock taken), and the fork came before it was handed over."""
@@ -442,13 +462,7 @@ def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: P
     queue = client._worker.queue
     found = queue.buffer.spool.scan_orphans(force=True)  # type: ignore[attr-defined]
     assert [orphan.count for orphan in found] == [1]
-    hold, release = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child stays alive until the parent has looked
-        os.close(release)
-        os.read(hold, 1)
-        os._exit(0)
-    os.close(hold)
+    pid, release = _fork_and_hold()
     try:
         with queue.lock:  # what the worker does next: take in what the scan found
             assert queue.buffer.adopt(found, queue.accepted) == 1
@@ -458,7 +472,45 @@ def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: P
         assert [data for _, data in later.take(10, 10_000)] == [b'{"type":"track"}']
         later.close()
     finally:
-        os.close(release)
+        os.close(release)  # the child ends
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_fork_waits_for_the_orphan_a_scan_is_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked while the worker holds an orphan's fresh lock: the child must know to let go."""
+    spool = tmp_path / "events.sqlite"
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    leave_orphan(spool, b'{"type":"track"}')
+    queue = client._worker.queue
+    inner = queue.buffer.spool  # type: ignore[attr-defined]
+    opened = threading.Event()
+    adopt = inner._adopt
+
+    def slow_adopt(path: Path) -> Any:
+        orphan = adopt(path)  # open, its flock taken
+        opened.set()
+        time.sleep(0.5)  # the fork comes now, before the scan has noted the file
+        return orphan
+
+    monkeypatch.setattr(inner, "_adopt", slow_adopt)
+    found: list[Any] = []
+    scan = threading.Thread(target=lambda: found.extend(inner.scan_orphans(force=True)))
+    scan.start()
+    assert opened.wait(10)
+    pid, release = _fork_and_hold()
+    try:
+        scan.join(10)
+        with queue.lock:
+            assert queue.buffer.adopt(found, queue.accepted) == 1
+        client.close(timeout=0)  # nothing listens: the orphan's event stays on disk, unlocked
+        later = Spool(spool)  # as a later process would, while the child still runs
+        assert later.adopt_orphans(force=True) == 1
+        later.close()
+    finally:
+        os.close(release)  # the child ends
         os.waitpid(pid, 0)
 
 
