@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -440,7 +441,9 @@ def _fork_and_hold() -> tuple[int, int]:
     """
     hold, release = os.pipe()
     ready, told = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
     if pid == 0:
         os.close(release)
         os.write(told, b"r")
