@@ -9,9 +9,9 @@ answer ``{"code", "message"}``, as the official libraries read them.
 
 ``GET /`` is the web view; ``GET /health``, ``GET /v1/messages`` (filters:
 ``event``, ``userId``, ``groupId``, ``valid``, ``limit``) and ``GET /v1/view``
-(what the web view polls: a page of them, ``offset`` back from the newest) answer
-in JSON. With a write key, every route but
-``/health`` and the view's static files requires it.
+(what the web view polls: a page of them, ``offset`` back from the newest)
+answer in JSON. With a write key, every route but ``/health`` and the view's
+static files requires it.
 """
 
 from __future__ import annotations
