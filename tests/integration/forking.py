@@ -1,15 +1,48 @@
-"""Run a function in a forked child and bring its JSON result back to the parent."""
+"""Forked children for tests: run a function in one and bring back its result, or keep one alive."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import signal
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+
+def fork() -> int:
+    """``os.fork()``, without Python 3.12's warning about forking with threads running."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+@contextlib.contextmanager
+def a_child_holding_on() -> Iterator[None]:
+    """Fork a child that does nothing and lives on until the block ends.
+
+    The block starts once the child runs its own code: its at-fork hooks have run by then.
+    """
+    hold, release = os.pipe()
+    ready, told = os.pipe()
+    pid = fork()
+    if pid == 0:
+        os.close(release)
+        os.write(told, b"r")
+        os.read(hold, 1)
+        os._exit(0)
+    os.close(hold)
+    os.close(told)
+    try:
+        assert os.read(ready, 1) == b"r"
+        os.close(ready)
+        yield
+    finally:
+        os.close(release)  # the child ends
+        os.waitpid(pid, 0)
 
 
 def in_forked_child(child: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -20,9 +53,7 @@ def in_forked_child(child: Callable[[], Any], timeout: float = 60.0) -> Any:
     ``timeout`` seconds is killed and the test fails, rather than hanging the run.
     """
     r, w = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:
         os.close(r)
         try:

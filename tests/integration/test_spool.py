@@ -11,13 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from forking import in_forked_child
+from forking import a_child_holding_on, in_forked_child
 from waiting import wait_for
 
 from b2b_events import AsyncClient, Client, ConfigurationError, Response, Tracker
@@ -434,26 +433,16 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
     client.close(timeout=0)
 
 
-def _fork_and_hold() -> tuple[int, int]:
-    """Fork a child that lives on until the returned descriptor is closed.
-
-    Returns once the child runs its own code: its at-fork hooks have run by then.
-    """
-    hold, release = os.pipe()
-    ready, told = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:
-        os.close(release)
-        os.write(told, b"r")
-        os.read(hold, 1)
-        os._exit(0)
-    os.close(hold)
-    os.close(told)
-    assert os.read(ready, 1) == b"r"
-    os.close(ready)
-    return pid, release
+def _take_in_and_look(client: Client, found: list[Any], spool: Path) -> None:
+    """What the worker does next with what a scan found; then the orphan must be free."""
+    queue = client._worker.queue
+    with queue.lock:
+        assert queue.buffer.adopt(found, queue.accepted) == 1
+    client.close(timeout=0)  # nothing listens: the orphan's event stays on disk, unlocked
+    later = Spool(spool)  # as a later process would, while the child still runs
+    assert later.adopt_orphans(force=True) == 1
+    assert [data for _, data in later.take(10, 10_000)] == [b'{"type":"track"}']
+    later.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
@@ -462,21 +451,10 @@ def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: P
     spool = tmp_path / "events.sqlite"
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
     leave_orphan(spool, b'{"type":"track"}')
-    queue = client._worker.queue
-    found = queue.buffer.spool.scan_orphans(force=True)  # type: ignore[attr-defined]
+    found = client._worker.queue.buffer.spool.scan_orphans(force=True)  # type: ignore[attr-defined]
     assert [orphan.count for orphan in found] == [1]
-    pid, release = _fork_and_hold()
-    try:
-        with queue.lock:  # what the worker does next: take in what the scan found
-            assert queue.buffer.adopt(found, queue.accepted) == 1
-        client.close(timeout=0)  # nothing listens: the orphan's event stays on disk, unlocked
-        later = Spool(spool)  # as a later process would, while the child still runs
-        assert later.adopt_orphans(force=True) == 1
-        assert [data for _, data in later.take(10, 10_000)] == [b'{"type":"track"}']
-        later.close()
-    finally:
-        os.close(release)  # the child ends
-        os.waitpid(pid, 0)
+    with a_child_holding_on():
+        _take_in_and_look(client, found, spool)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
@@ -487,8 +465,7 @@ def test_a_fork_waits_for_the_orphan_a_scan_is_opening(
     spool = tmp_path / "events.sqlite"
     client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
     leave_orphan(spool, b'{"type":"track"}')
-    queue = client._worker.queue
-    inner = queue.buffer.spool  # type: ignore[attr-defined]
+    inner = client._worker.queue.buffer.spool  # type: ignore[attr-defined]
     opened = threading.Event()
     adopt = inner._adopt
 
@@ -503,18 +480,9 @@ def test_a_fork_waits_for_the_orphan_a_scan_is_opening(
     scan = threading.Thread(target=lambda: found.extend(inner.scan_orphans(force=True)))
     scan.start()
     assert opened.wait(10)
-    pid, release = _fork_and_hold()
-    try:
+    with a_child_holding_on():
         scan.join(10)
-        with queue.lock:
-            assert queue.buffer.adopt(found, queue.accepted) == 1
-        client.close(timeout=0)  # nothing listens: the orphan's event stays on disk, unlocked
-        later = Spool(spool)  # as a later process would, while the child still runs
-        assert later.adopt_orphans(force=True) == 1
-        later.close()
-    finally:
-        os.close(release)  # the child ends
-        os.waitpid(pid, 0)
+        _take_in_and_look(client, found, spool)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
