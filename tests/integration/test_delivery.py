@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 from batch_server import BatchServer, Reply, Request, Reset, basic_auth
 from forking import in_forked_child
+from scripts import run_script
 
 import b2b_events
 from b2b_events import Client
@@ -288,27 +287,14 @@ for i in range(500):
 
 
 def test_a_script_that_exits_without_flush_delivers_everything(server: BatchServer) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _EXIT_SCRIPT, server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script(_EXIT_SCRIPT, server.url)
     assert result.returncode == 0, result.stderr
     assert len(set(server.accepted_ids())) == 5000
 
 
 def test_the_default_client_from_the_environment_delivers_at_exit(server: BatchServer) -> None:
     env = {**os.environ, "B2B_EVENTS_WRITE_KEY": "k", "B2B_EVENTS_ENDPOINT": server.url}
-    result = subprocess.run(
-        [sys.executable, "-c", _EXIT_DEFAULT_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    result = run_script(_EXIT_DEFAULT_SCRIPT, env=env)
     assert result.returncode == 0, result.stderr
     assert len(set(server.accepted_ids())) == 500
     assert server.requests[0].payload["writeKey"] == "k"
@@ -413,16 +399,6 @@ sys.exit(process.exitcode)
 """
 
 
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     "script",
     [_FORK_CHILD_SCRIPT, _FORK_CHILD_IMPORTS_SCRIPT],
@@ -489,12 +465,6 @@ atexit.register(lambda: [client.track.signed_in(user_id=f"u{i}", group_id="g")
 
 
 def test_events_tracked_during_exit_are_delivered(server: BatchServer) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _TRACK_AT_EXIT_SCRIPT, server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script(_TRACK_AT_EXIT_SCRIPT, server.url)
     assert result.returncode == 0, result.stderr
     assert len(set(server.accepted_ids())) == 50

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from forking import a_child_holding_on, in_forked_child
+from scripts import run_script
 from waiting import wait_for
 
 from b2b_events import AsyncClient, Client, ConfigurationError, Response, Tracker
@@ -433,6 +434,17 @@ def test_no_other_process_can_take_the_files_while_fork_hooks_run(tmp_path: Path
     client.close(timeout=0)
 
 
+def _idle_client_and_an_orphan(tmp_path: Path) -> tuple[Client, Path]:
+    """A spool client that sends nothing (nothing listens), and then an orphan next to it.
+
+    Left after the client started: it is found by a scan, not at start.
+    """
+    spool = tmp_path / "events.sqlite"
+    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
+    leave_orphan(spool, b'{"type":"track"}')
+    return client, spool
+
+
 def _take_in_and_look(client: Client, found: list[Any], spool: Path) -> None:
     """What the worker does next with what a scan found; then the orphan must be free."""
     queue = client._worker.queue
@@ -448,9 +460,7 @@ def _take_in_and_look(client: Client, found: list[Any], spool: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
 def test_a_child_forked_mid_adoption_does_not_keep_the_orphan_locked(tmp_path: Path) -> None:
     """A scan opened an orphan (its flock taken), and the fork came before it was handed over."""
-    spool = tmp_path / "events.sqlite"
-    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
-    leave_orphan(spool, b'{"type":"track"}')
+    client, spool = _idle_client_and_an_orphan(tmp_path)
     found = client._worker.queue.buffer.spool.scan_orphans(force=True)  # type: ignore[attr-defined]
     assert [orphan.count for orphan in found] == [1]
     with a_child_holding_on():
@@ -462,9 +472,7 @@ def test_a_fork_waits_for_the_orphan_a_scan_is_opening(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forked while the worker holds an orphan's fresh lock: the child must know to let go."""
-    spool = tmp_path / "events.sqlite"
-    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
-    leave_orphan(spool, b'{"type":"track"}')
+    client, spool = _idle_client_and_an_orphan(tmp_path)
     inner = client._worker.queue.buffer.spool  # type: ignore[attr-defined]
     opened = threading.Event()
     adopt = inner._adopt
@@ -490,9 +498,7 @@ def test_a_child_that_cannot_make_its_own_spool_neither_adopts_nor_hangs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It keeps its parent's spool object, whose fork lock the forking thread held."""
-    spool = tmp_path / "events.sqlite"
-    client = Client(write_key="k", endpoint="http://127.0.0.1:9", spool=spool, flush_interval=60)
-    leave_orphan(spool, b'{"type":"track"}')  # a file a scan in the child would look at
+    client, _ = _idle_client_and_an_orphan(tmp_path)  # an orphan a child's scan would open
 
     def no_spool(base: Path) -> Spool:
         raise SpoolError("no room for a spool file")
@@ -539,13 +545,7 @@ print("child", os.waitstatus_to_exitcode(status), "parent", client.stats.pending
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
 def test_a_fork_in_a_thread_inside_track_with_a_spool_does_not_hang(tmp_path: Path) -> None:
     """The spool's fork hook takes the queue's lock: the forking thread may hold it already."""
-    done = subprocess.run(
-        [sys.executable, "-c", _FORK_WHILE_SPOOLING, str(tmp_path / "events.sqlite")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(_FORK_WHILE_SPOOLING, str(tmp_path / "events.sqlite"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["child", "0", "parent", "2"]
 

@@ -524,8 +524,9 @@ class Spool:
         Closed meanwhile (from a signal handler in the forking thread): none to reopen.
         """
         try:
-            for source in [] if self._closed else self._files():
-                source.db = _connect(source.path)
+            if not self._closed:
+                for source in self._files():
+                    source.db = _connect(source.path)
         finally:
             self._opening.release()
 
